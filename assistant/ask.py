@@ -1,0 +1,63 @@
+"""``assistant ask``: one prompt in, one streamed answer out."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from assistant.engine.base import Chunk, Message
+from models.errors import AssistantError
+
+
+def build_prompt(prompt: str, stdin: IO[str] | None) -> str:
+    piped = ""
+    if stdin is not None:
+        try:
+            piped = stdin.read()
+        except UnicodeDecodeError as exc:
+            raise AssistantError("The text piped on stdin is not UTF-8; pipe text, not binary data.") from exc
+    text = prompt.strip()
+    if piped.strip():
+        text = f"{text}\n\n{piped.rstrip()}" if text else piped.rstrip()
+    if not text:
+        raise AssistantError('The prompt is empty; pass one, e.g. assistant ask "How do I reverse a list?"')
+    return text
+
+
+def run_ask(text: str, flags: dict[str, Any], *, stream: bool, out: IO[str]) -> dict[str, Any]:
+    from assistant.options import session_config
+    from assistant.runtime import start_engine
+
+    cfg = session_config(flags)
+    engine = start_engine(cfg)
+    messages = ([Message("system", cfg.system)] if cfg.system else []) + [Message("user", text)]
+    parts: list[str] = []
+    last = Chunk("")
+    try:
+        for chunk in engine.stream(messages, cfg.params):
+            parts.append(chunk.text)
+            last = chunk
+            if stream and chunk.text:
+                out.write(chunk.text)
+                out.flush()
+    except KeyboardInterrupt:
+        engine.cancel()
+        if stream:
+            out.write("\n")
+        raise
+    finally:
+        engine.close()
+    if stream:
+        out.write("\n")
+        out.flush()
+    stats = last.stats.as_dict() if last.stats else {}
+    return {
+        "text": "".join(parts),
+        "finish_reason": last.finish_reason,
+        "prompt_tokens": stats.get("prompt_tokens"),
+        "prompt_evaluated": stats.get("prompt_evaluated"),
+        "completion_tokens": stats.get("completion_tokens"),
+        "tokens_per_second": stats.get("tokens_per_second"),
+        "time_to_first_token": stats.get("time_to_first_token"),
+        "model": cfg.model.name,
+        "model_path": str(cfg.model.path),
+    }

@@ -1,0 +1,1 @@
+"""One module per subcommand. Each imports only click (and light modules) at import time."""

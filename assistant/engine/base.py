@@ -1,0 +1,117 @@
+"""The ChatEngine contract (DESIGN.md): load a model, stream a reply, count tokens, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+FinishReason = Literal["eot", "stop", "length", "cancelled"]
+FINISH_REASONS: tuple[str, ...] = ("eot", "stop", "length", "cancelled")
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass
+class Message:
+    role: str
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass
+class GenerationParams:
+    """Sampling and limits for one reply. ``None`` means: the model's manifest default, then ours."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    max_tokens: int | None = None  # None: until end of turn or the context is full
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    ignore_eos: bool = False
+
+    SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
+
+    def with_overrides(self, **changes: Any) -> GenerationParams:
+        data = asdict(self)
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return GenerationParams(**data)
+
+
+@dataclass
+class LoadOptions:
+    n_ctx: int | None = None  # None: min(trained context, 8192)
+    n_threads: int | None = None  # None: physical cores
+    n_gpu_layers: int | None = None  # None: all when the build offloads (Metal/CUDA), else 0
+    chat_template: str | None = None  # template text overriding the GGUF's
+    force: bool = False  # load even when the memory estimate says it will not fit
+    verbose: bool = False  # show llama.cpp's own log on the terminal
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    path: Path
+    arch: str
+    n_params: int
+    quant: str
+    context_length: int  # n_ctx in use
+    trained_context: int
+    backend: str  # "CPU", "Metal", "CUDA", ...
+    template_origin: str  # gguf / fallback / override
+    eot_tokens: list[str]
+    size_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Stats:
+    prompt_tokens: int = 0  # tokens in the whole rendered prompt
+    prompt_evaluated: int = 0  # of those, evaluated now (the rest came from the KV cache)
+    completion_tokens: int = 0
+    tokens_per_second: float = 0.0  # decode speed, after the first token
+    time_to_first_token: float = 0.0  # seconds from the call to the first token
+    total_seconds: float = 0.0
+    dropped_turns: int = 0  # oldest turns left out to fit the context
+    n_ctx: int = 0
+    context_used: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Chunk:
+    text: str
+    finish_reason: FinishReason | None = None  # set on the last chunk only
+    stats: Stats | None = None  # set on the last chunk only
+
+
+@runtime_checkable
+class ChatEngine(Protocol):
+    info: ModelInfo | None
+
+    def load(self, model: str | None, options: LoadOptions | None = None) -> ModelInfo: ...
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams | None = None) -> Iterator[Chunk]: ...
+
+    def count_tokens(self, messages: Sequence[Message]) -> int: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def collect(chunks: Iterator[Chunk]) -> tuple[str, Chunk]:
+    """Drain a stream: the whole text and the final chunk (finish_reason, stats)."""
+    parts: list[str] = []
+    last = Chunk("")
+    for chunk in chunks:
+        parts.append(chunk.text)
+        last = chunk
+    return "".join(parts), last

@@ -1,0 +1,323 @@
+"""The llama.cpp implementation of the ChatEngine contract.
+
+``llama_cpp.Llama`` loads the model and context; replies are decoded by a lean loop over the
+binding's low-level API (one-token batches, a native sampler chain), so the per-token Python cost
+stays small next to llama.cpp's own. The context's token list is kept, and each reply's sampled
+token ids are spliced back into later prompts, so turn k evaluates only its new tokens.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.engine.base import Chunk, FinishReason, GenerationParams, LoadOptions, Message, ModelInfo, Stats
+from assistant.engine.context import fit_to_context
+from assistant.engine.memory import check_fits
+from assistant.engine.stops import StopMatcher
+from assistant.engine.template import FALLBACK_WARNING, ChatTemplate
+from models.eot import end_of_generation_tokens
+from models.errors import AssistantError
+from models.gguf_file import GGUFInfo, read_gguf
+from models.resolve import ResolvedModel, resolve
+
+MAX_DEFAULT_CTX = 8192
+GENERATION_RESERVE = 512  # tokens kept free for the reply when trimming a long history
+
+
+def physical_cores() -> int:
+    import os
+
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def gpu_backend() -> str:
+    """Which backend this llama.cpp build offloads to: "CUDA", "Metal", "Vulkan", ... or "CPU"."""
+    import llama_cpp
+
+    if not llama_cpp.llama_supports_gpu_offload():
+        return "CPU"
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").upper()
+    for name, label in (("CUDA", "CUDA"), ("METAL", "Metal"), ("VULKAN", "Vulkan"), ("HIP", "ROCm"), ("SYCL", "SYCL")):
+        if name in info:
+            return label
+    return "GPU"
+
+
+class LlamaEngine:
+    def __init__(self) -> None:
+        self.info: ModelInfo | None = None
+        self.template: ChatTemplate | None = None
+        self._llm: Any = None
+        self._gguf: GGUFInfo | None = None
+        self._eog: set[int] = set()
+        self._ctx_tokens: list[int] = []  # what the KV cache holds, in order
+        self._reply_ids: dict[str, list[int]] = {}  # reply text -> the token ids sampled for it
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self, model: str | ResolvedModel | None, options: LoadOptions | None = None) -> ModelInfo:
+        options = options or LoadOptions()
+        resolved = model if isinstance(model, ResolvedModel) else resolve(model)
+        gguf = read_gguf(resolved.path)
+        trained = gguf.context_length
+        n_ctx = options.n_ctx or min(trained, MAX_DEFAULT_CTX)
+        if n_ctx < 16:
+            raise AssistantError(f"--ctx-size {n_ctx} is too small; use at least 256 tokens.")
+        check_fits(gguf, n_ctx, force=options.force)
+        import llama_cpp
+
+        backend = gpu_backend()
+        n_gpu_layers = options.n_gpu_layers if options.n_gpu_layers is not None else (-1 if backend != "CPU" else 0)
+        self.close()
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(resolved.path),
+                n_ctx=n_ctx,
+                n_batch=min(512, n_ctx),
+                n_threads=options.n_threads or physical_cores(),
+                n_gpu_layers=n_gpu_layers,
+                verbose=options.verbose,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise AssistantError(
+                f"llama.cpp could not load {resolved.path} ({exc}); the file may be damaged or of an architecture "
+                "this build does not know (see the log: `assistant doctor`)."
+            ) from exc
+        self._llm = llm
+        self._gguf = gguf
+        self._ctx_tokens = []
+        self._reply_ids = {}
+        tokens = gguf.tokens
+        bos_id = gguf.metadata.get("tokenizer.ggml.bos_token_id")
+        eos_id = gguf.metadata.get("tokenizer.ggml.eos_token_id")
+        bos = tokens[bos_id] if isinstance(bos_id, int) and bos_id < len(tokens) else ""
+        eos = tokens[eos_id] if isinstance(eos_id, int) and eos_id < len(tokens) else ""
+        warnings: list[str] = []
+        if options.chat_template:
+            self.template = ChatTemplate(options.chat_template, "override", bos, eos)
+        elif gguf.chat_template:
+            self.template = ChatTemplate(gguf.chat_template, "gguf", bos, eos)
+        else:
+            self.template = ChatTemplate.fallback(bos, eos)
+            warnings.append(FALLBACK_WARNING)
+        eog = end_of_generation_tokens(gguf)
+        vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        self._eog = {i for i, _ in eog} | {
+            i for i in (llm.token_eos(),) if i >= 0 and llama_cpp.llama_vocab_is_eog(vocab, i)
+        }
+        manifest = resolved.manifest
+        self.info = ModelInfo(
+            name=resolved.name,
+            path=resolved.path,
+            arch=gguf.arch,
+            n_params=manifest.n_params if manifest and manifest.n_params else gguf.n_params,
+            quant=gguf.quant,
+            context_length=n_ctx,
+            trained_context=trained,
+            backend=backend if n_gpu_layers != 0 else "CPU",
+            template_origin=self.template.origin,
+            eot_tokens=[text for _, text in eog],
+            size_bytes=gguf.file_size,
+            warnings=warnings,
+        )
+        return self.info
+
+    def close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+        self._llm = None
+        self.info = None
+
+    # -- tokens -----------------------------------------------------------------------------
+    def _require(self) -> Any:
+        if self._llm is None or self.template is None:
+            raise AssistantError("No model is loaded; load one first.")
+        return self._llm
+
+    def _tokenize_prompt(self, messages: Sequence[Message]) -> list[int]:
+        llm = self._require()
+        assert self.template is not None
+        out: list[int] = []
+        for piece in self.template.render_segments(messages):
+            if isinstance(piece, int):
+                content = messages[piece].content
+                ids = self._reply_ids.get(content)
+                out.extend(ids if ids is not None else llm.tokenize(content.encode("utf-8"), add_bos=False, special=False))
+            else:
+                add_bos = not out and self._wants_bos(piece)
+                out.extend(llm.tokenize(piece.encode("utf-8"), add_bos=add_bos, special=True))
+        return out
+
+    def _wants_bos(self, text: str) -> bool:
+        assert self._gguf is not None and self.template is not None
+        add_bos = bool(self._gguf.metadata.get("tokenizer.ggml.add_bos_token", False))
+        bos = self.template.bos_token
+        return add_bos and not (bos and text.startswith(bos))
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self._tokenize_prompt(messages))
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    # -- generation -------------------------------------------------------------------------
+    def stream(self, messages: Sequence[Message], params: GenerationParams | None = None) -> Iterator[Chunk]:
+        params = params or GenerationParams()
+        llm = self._require()
+        assert self.info is not None and self.template is not None
+        n_ctx = self.info.context_length
+        with self._lock:
+            self._cancel.clear()
+            start = time.perf_counter()
+            reserve = min(params.max_tokens or GENERATION_RESERVE, n_ctx // 2)
+            _, dropped, prompt = fit_to_context(messages, self._tokenize_prompt, n_ctx - reserve)
+            yield from self._generate(llm, prompt, params, n_ctx, start, dropped)
+
+    def _generate(
+        self, llm: Any, prompt: list[int], params: GenerationParams, n_ctx: int, start: float, dropped: int
+    ) -> Iterator[Chunk]:
+        import llama_cpp
+
+        ctx = llm.ctx
+        evaluated = self._evaluate_prompt(llm, prompt)
+        sampler = self._make_sampler(llm, params)
+        if params.repeat_penalty != 1.0:
+            for tok in prompt[-64:]:
+                llama_cpp.llama_sampler_accept(sampler, tok)
+        vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        stop = StopMatcher(list(params.stop) + self.template.stop if self.template else list(params.stop))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        token_buf = (llama_cpp.llama_token * 1)()
+        piece_buf = ctypes.create_string_buffer(256)
+        limit = n_ctx - len(self._ctx_tokens)
+        if params.max_tokens is not None:
+            limit = min(limit, params.max_tokens)
+        sampled: list[int] = []
+        finish: FinishReason = "length"
+        first_at = 0.0
+        try:
+            while len(sampled) < limit:
+                if self._cancel.is_set():
+                    finish = "cancelled"
+                    break
+                token = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
+                if not sampled:
+                    first_at = time.perf_counter()
+                if token in self._eog and not params.ignore_eos:
+                    finish = "eot"
+                    break
+                sampled.append(token)
+                n = llama_cpp.llama_token_to_piece(vocab, token, piece_buf, len(piece_buf), 0, False)
+                text = decoder.decode(piece_buf.raw[: max(n, 0)])
+                emit, hit = stop.feed(text)
+                if emit:
+                    yield Chunk(emit)
+                if hit:
+                    finish = "stop"
+                    break
+                if len(sampled) >= limit:
+                    break
+                token_buf[0] = token
+                if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(token_buf, 1)) != 0:
+                    raise AssistantError("llama.cpp failed to decode a token; the context may be full (try --ctx-size).")
+                self._ctx_tokens.append(token)
+            if finish != "stop":
+                tail = stop.flush() + decoder.decode(b"", final=True)
+                if tail:
+                    yield Chunk(tail)
+        finally:
+            llama_cpp.llama_sampler_free(sampler)
+        end = time.perf_counter()
+        if finish != "stop":
+            self._remember_reply(llm, sampled)
+        decode_time = end - first_at if first_at else 0.0
+        stats = Stats(
+            prompt_tokens=len(prompt),
+            prompt_evaluated=evaluated,
+            completion_tokens=len(sampled),
+            tokens_per_second=(len(sampled) - 1) / decode_time if len(sampled) > 1 and decode_time > 0 else 0.0,
+            time_to_first_token=(first_at - start) if first_at else 0.0,
+            total_seconds=end - start,
+            dropped_turns=dropped,
+            n_ctx=n_ctx,
+            context_used=len(self._ctx_tokens),
+        )
+        yield Chunk("", finish_reason=finish, stats=stats)
+
+    def _remember_reply(self, llm: Any, ids: list[int]) -> None:
+        text = llm.detokenize(ids).decode("utf-8", errors="replace")
+        if len(self._reply_ids) > 256:
+            self._reply_ids.pop(next(iter(self._reply_ids)))
+        self._reply_ids[text] = list(ids)
+
+    def _evaluate_prompt(self, llm: Any, prompt: list[int]) -> int:
+        """Reuse the longest cached prefix, evaluate the rest; returns llama.cpp's count of evaluated tokens."""
+        import llama_cpp
+
+        ctx = llm.ctx
+        common = 0
+        for a, b in zip(self._ctx_tokens, prompt):
+            if a != b:
+                break
+            common += 1
+        if common == len(prompt):
+            common -= 1  # re-evaluate the last token to get fresh logits
+        mem = llama_cpp.llama_get_memory(ctx)
+        if not llama_cpp.llama_memory_seq_rm(mem, -1, common, -1):
+            llama_cpp.llama_memory_clear(mem, True)
+            common = 0
+        self._ctx_tokens = self._ctx_tokens[:common]
+        before = llama_cpp.llama_perf_context(ctx)
+        n_before = before.n_p_eval + before.n_eval
+        todo = prompt[common:]
+        n_batch = llm.n_batch
+        for i in range(0, len(todo), n_batch):
+            part = todo[i : i + n_batch]
+            arr = (llama_cpp.llama_token * len(part))(*part)
+            if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(arr, len(part))) != 0:
+                llama_cpp.llama_memory_clear(mem, True)
+                self._ctx_tokens = []
+                raise AssistantError("llama.cpp failed to evaluate the prompt; try a larger --ctx-size.")
+            self._ctx_tokens.extend(part)
+        after = llama_cpp.llama_perf_context(ctx)
+        return int(after.n_p_eval + after.n_eval - n_before)
+
+    def _make_sampler(self, llm: Any, params: GenerationParams) -> Any:
+        import llama_cpp
+
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        add = llama_cpp.llama_sampler_chain_add
+        if params.ignore_eos and self._eog:
+            biases = (llama_cpp.llama_logit_bias * len(self._eog))()
+            for i, tok in enumerate(sorted(self._eog)):
+                biases[i].token = tok
+                biases[i].bias = float("-inf")
+            add(chain, llama_cpp.llama_sampler_init_logit_bias(llm.n_vocab(), len(self._eog), biases))
+        if params.repeat_penalty != 1.0:
+            add(chain, llama_cpp.llama_sampler_init_penalties(64, params.repeat_penalty, 0.0, 0.0))
+        if params.temperature <= 0:
+            add(chain, llama_cpp.llama_sampler_init_greedy())
+            return chain
+        if params.top_k > 0:
+            add(chain, llama_cpp.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1.0:
+            add(chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
+        if params.min_p > 0:
+            add(chain, llama_cpp.llama_sampler_init_min_p(params.min_p, 1))
+        add(chain, llama_cpp.llama_sampler_init_temp(params.temperature))
+        seed = params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+        add(chain, llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+
+def model_path_of(engine: LlamaEngine) -> Path | None:
+    return engine.info.path if engine.info else None
