@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from models.atomic import atomic_path
 from models.errors import ModelNotFound

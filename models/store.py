@@ -170,8 +170,10 @@ def read_config() -> dict[str, Any]:
     path = config_dir() / CONFIG_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
+    except OSError as exc:
+        raise AssistantError(f"Cannot read {path} ({exc.strerror}); fix its permissions or delete it.") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AssistantError(f"{path} is not valid JSON ({exc}); fix or delete it.") from exc
     return data if isinstance(data, dict) else {}

@@ -9,7 +9,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.engine.base import Chunk, FinishReason, GenerationParams, LoadOptions, Message, ModelInfo, Stats
+from assistant.engine.base import (
+    Chunk,
+    FinishReason,
+    GenerationParams,
+    LoadOptions,
+    Message,
+    ModelInfo,
+    Stats,
+)
 from models.errors import AssistantError
 
 

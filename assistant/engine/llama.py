@@ -16,7 +16,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.engine.base import Chunk, FinishReason, GenerationParams, LoadOptions, Message, ModelInfo, Stats
+from assistant.engine.base import (
+    Chunk,
+    FinishReason,
+    GenerationParams,
+    LoadOptions,
+    Message,
+    ModelInfo,
+    Stats,
+)
 from assistant.engine.context import fit_to_context
 from assistant.engine.memory import check_fits
 from assistant.engine.stops import StopMatcher
@@ -299,7 +307,7 @@ class LlamaEngine:
         if params.ignore_eos and self._eog:
             biases = (llama_cpp.llama_logit_bias * len(self._eog))()
             for i, tok in enumerate(sorted(self._eog)):
-                biases[i].token = tok
+                biases[i].token = tok  # type: ignore[assignment]
                 biases[i].bias = float("-inf")
             add(chain, llama_cpp.llama_sampler_init_logit_bias(llm.n_vocab(), len(self._eog), biases))
         if params.repeat_penalty != 1.0:

@@ -1,0 +1,237 @@
+"""The conversation logic that the REPL, the app and ``ask`` drive: one thread in the history tree,
+an engine, sampling params and a system prompt. Every message is saved; a reply is saved as it
+grows (every ``save_interval`` seconds) and when it ends, however it ends."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from assistant.engine.base import ChatEngine, Chunk, GenerationParams, Message
+from assistant.history import Conversation, History, MessageRecord
+from models.errors import AssistantError
+
+SAVE_INTERVAL = 0.5  # seconds between saves of a growing reply
+TITLE_CHARS = 60
+
+# name -> (type, lowest, highest, may be "none")
+PARAM_SPECS: dict[str, tuple[type, float | None, float | None, bool]] = {
+    "temperature": (float, 0.0, None, False),
+    "top_p": (float, 0.0, 1.0, False),
+    "top_k": (int, 0, None, False),
+    "min_p": (float, 0.0, 1.0, False),
+    "repeat_penalty": (float, 0.0, None, False),
+    "max_tokens": (int, 1, None, True),
+    "seed": (int, None, None, True),
+}
+
+
+def make_title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def params_to_dict(params: GenerationParams) -> dict[str, Any]:
+    return {k: getattr(params, k) for k in GenerationParams.SAMPLING_KEYS}
+
+
+def parse_param(name: str, value: str) -> tuple[str, Any]:
+    """``/set top-p 0.9`` -> ("top_p", 0.9); one sentence for a bad name or value."""
+    key = name.strip().lower().replace("-", "_")
+    if key not in PARAM_SPECS:
+        raise AssistantError(f"Unknown parameter {name!r}; use one of {', '.join(PARAM_SPECS)}.")
+    kind, low, high, nullable = PARAM_SPECS[key]
+    text = value.strip()
+    if nullable and text.lower() in ("none", "off", "default", ""):
+        return key, None
+    try:
+        number: Any = kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise AssistantError(f"{key} needs {what}, not {value!r}.") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise AssistantError(f"{key} must be {bounds}, not {value}.")
+    return key, number
+
+
+class ChatSession:
+    def __init__(self, engine: ChatEngine, history: History, *, model: str, params: GenerationParams,
+                 system: str | None = None, conversation_id: int | None = None,
+                 save_interval: float = SAVE_INTERVAL) -> None:
+        self.engine = engine
+        self.history = history
+        self.model = model
+        self.params = params
+        self.system = system
+        self.save_interval = save_interval
+        self.conversation: Conversation | None = None
+        self.leaf_id: int | None = None
+        self.last_dropped_turns = 0
+        self.last_finish_reason: str | None = None
+        self.last_stats: dict[str, Any] = {}
+        self._cancelled = False
+        if conversation_id is not None:
+            self.open(conversation_id)
+
+    # -- state ----------------------------------------------------------------------------------
+    def thread(self) -> list[MessageRecord]:
+        if self.conversation is None or self.leaf_id is None:
+            return []
+        return self.history.thread(self.conversation.id, self.leaf_id)
+
+    def new_conversation(self) -> None:
+        self.conversation = None
+        self.leaf_id = None
+        self.last_dropped_turns = 0
+
+    def open(self, conv_id: int) -> None:
+        """Continue a saved conversation: its thread, system prompt and sampling params."""
+        conv = self.history.get_conversation(conv_id)
+        self.conversation = conv
+        thread = self.history.thread(conv_id)
+        self.leaf_id = thread[-1].id if thread else None
+        self.system = conv.system
+        saved = {k: v for k, v in conv.params.items() if k in GenerationParams.SAMPLING_KEYS}
+        self.params = dataclasses.replace(self.params, **saved)
+        self.last_dropped_turns = 0
+
+    def set_system(self, text: str | None) -> None:
+        self.system = text or None
+        if self.conversation is not None:
+            self.history.update_conversation(self.conversation.id, system=self.system, clear_system=True)
+            self.conversation.system = self.system
+
+    def set_param(self, name: str, value: str) -> None:
+        key, parsed = parse_param(name, value)
+        self.params = dataclasses.replace(self.params, **{key: parsed})
+        if self.conversation is not None:
+            self.conversation.params = params_to_dict(self.params)
+            self.history.update_conversation(self.conversation.id, params=self.conversation.params)
+
+    def switch_model(self, engine: ChatEngine, model: str) -> None:
+        self.engine = engine
+        self.model = model
+        if self.conversation is not None:
+            self.history.update_conversation(self.conversation.id, model=model)
+            self.conversation.model = model
+
+    def cancel(self) -> None:
+        """Stop the reply being generated; it is saved with finish_reason ``cancelled``."""
+        self._cancelled = True
+        self.engine.cancel()
+
+    # -- turns ----------------------------------------------------------------------------------
+    def _ensure_conversation(self, first_prompt: str) -> Conversation:
+        if self.conversation is None:
+            self.conversation = self.history.create_conversation(
+                model=self.model, system=self.system, params=params_to_dict(self.params),
+                title=make_title(first_prompt),
+            )
+        return self.conversation
+
+    def send(self, text: str) -> Iterator[Chunk]:
+        if not text.strip():
+            raise AssistantError("The message is empty; type something first.")
+        conv = self._ensure_conversation(text)
+        user = self.history.add_message(conv.id, "user", text, parent_id=self.leaf_id)
+        self.leaf_id = user.id
+        yield from self._reply(user.id)
+
+    def retry(self) -> Iterator[Chunk]:
+        """Generate the last reply again, as a new branch beside the old one."""
+        thread = self.thread()
+        if not thread:
+            raise AssistantError("There is no reply to retry yet; send a message first.")
+        last = thread[-1]
+        parent = last.parent_id if last.role == "assistant" else last.id
+        if parent is None:
+            raise AssistantError("There is no prompt before that reply to answer again.")
+        self.leaf_id = parent
+        yield from self._reply(parent)
+
+    def edit(self, message_id: int, text: str) -> Iterator[Chunk]:
+        """Replace a prompt of this conversation with ``text`` (a new branch) and reply to it."""
+        if self.conversation is None:
+            raise AssistantError("There is no conversation to edit yet; send a message first.")
+        original = self.history.get_message(message_id)
+        if original.conversation_id != self.conversation.id or original.role != "user":
+            raise AssistantError(f"Message {message_id} is not a prompt of this conversation.")
+        if not text.strip():
+            raise AssistantError("The edited message is empty; type something first.")
+        user = self.history.add_message(self.conversation.id, "user", text, parent_id=original.parent_id)
+        self.leaf_id = user.id
+        yield from self._reply(user.id)
+
+    def select_sibling(self, message_id: int, step: int) -> None:
+        """Show the previous (step < 0) or next branch at ``message_id``; the thread follows its
+        newest continuation."""
+        if self.conversation is None:
+            raise AssistantError("There is no conversation yet.")
+        siblings = self.history.siblings(message_id)
+        ids = [m.id for m in siblings]
+        index = max(0, min(len(ids) - 1, ids.index(message_id) + step))
+        leaf = ids[index]
+        children = self._children_map()
+        while children.get(leaf):
+            leaf = max(children[leaf])
+        self.leaf_id = leaf
+        self.history.set_leaf(self.conversation.id, leaf)
+
+    def _children_map(self) -> dict[int, list[int]]:
+        assert self.conversation is not None
+        out: dict[int, list[int]] = {}
+        for m in self.history.messages(self.conversation.id):
+            if m.parent_id is not None:
+                out.setdefault(m.parent_id, []).append(m.id)
+        return out
+
+    def engine_messages(self, upto: int | None = None) -> list[Message]:
+        """What the engine sees: the system prompt, then the thread up to ``upto`` (default: leaf)."""
+        assert self.conversation is not None
+        thread = self.history.thread(self.conversation.id, upto if upto is not None else self.leaf_id)
+        out = [Message("system", self.system)] if self.system else []
+        return out + [Message(m.role, m.content) for m in thread if m.role in ("user", "assistant")]
+
+    def _reply(self, parent_id: int) -> Iterator[Chunk]:
+        assert self.conversation is not None
+        messages = self.engine_messages(parent_id)
+        record = self.history.start_reply(self.conversation.id, parent_id=parent_id, model=self.model)
+        self.leaf_id = record.id
+        self._cancelled = False
+        parts: list[str] = []
+        saved_len = 0
+        last_save = time.monotonic()
+        finished = False
+        try:
+            for chunk in self.engine.stream(messages, self.params):
+                if chunk.text:
+                    parts.append(chunk.text)
+                if chunk.finish_reason is not None:
+                    stats = chunk.stats.as_dict() if chunk.stats else {}
+                    self.history.finish_reply(record.id, "".join(parts), chunk.finish_reason, stats)
+                    finished = True
+                    self.last_finish_reason = chunk.finish_reason
+                    self.last_stats = stats
+                    self.last_dropped_turns = int(stats.get("dropped_turns", 0) or 0)
+                elif time.monotonic() - last_save >= self.save_interval and len(parts) != saved_len:
+                    self.history.update_reply(record.id, "".join(parts))
+                    saved_len = len(parts)
+                    last_save = time.monotonic()
+                yield chunk
+        except (KeyboardInterrupt, GeneratorExit):
+            # the person stopped it (Ctrl+C, or the consumer closed the stream): a finished, cut reply
+            if not finished:
+                self.engine.cancel()
+                self.history.finish_reply(record.id, "".join(parts), "cancelled", {})
+                self.last_finish_reason = "cancelled"
+                finished = True
+            raise
+        finally:
+            if not finished and parts:  # an error mid-reply: keep what came, still marked interrupted
+                self.history.update_reply(record.id, "".join(parts))
+            elif not finished:  # an error before any text: no empty reply in the history
+                self.history.delete_message(record.id)
+                self.leaf_id = parent_id

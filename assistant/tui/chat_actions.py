@@ -1,0 +1,251 @@
+"""Sending, stopping, regenerating, editing and branch stepping: the app's half that drives
+``ChatSession`` from a thread worker and streams the reply into the screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from textual import on, work
+
+from assistant.engine.base import Chunk
+from assistant.tui.reply import ReplyDone, ReplyJob, ReplyText
+from assistant.tui.widgets.chat_log import ChatLog, record_mark
+from assistant.tui.widgets.message import MessageView
+from assistant.tui.widgets.prompt import PromptInput
+from models.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.tui.app import ChatApp
+
+    _Base = ChatApp
+else:
+    _Base = object
+
+
+class ChatActions(_Base):
+    job: ReplyJob | None = None
+
+    # -- the selected message ---------------------------------------------------------------------
+    def selected_view(self, role: str | None = None) -> MessageView | None:
+        """The focused message, else the last one (of ``role``, when given)."""
+        focused = self.focused
+        if isinstance(focused, MessageView) and (role is None or focused.role == role):
+            return focused
+        views = self.query_one(ChatLog).messages()
+        if isinstance(focused, MessageView) and role == "user" and focused in views:
+            earlier = [v for v in views[: views.index(focused)] if v.role == "user"]
+            if earlier:
+                return earlier[-1]
+        matching = [v for v in views if role is None or v.role == role]
+        return matching[-1] if matching else None
+
+    def _busy(self) -> bool:
+        if self.job is not None:
+            self.notify("A reply is being written; press Esc to stop it first.", severity="warning")
+            return True
+        return False
+
+    # -- send / regenerate / edit -------------------------------------------------------------------
+    @on(PromptInput.Submitted)
+    async def on_prompt_submitted(self, event: PromptInput.Submitted) -> None:
+        text = event.text
+        if not text.strip() or self._busy():
+            return
+        event.prompt.remember(text)
+        event.prompt.clear()
+        log = self.query_one(ChatLog)
+        log.anchor()
+        await log.add(MessageView("user", text))
+        view = await log.add(MessageView("assistant", "", label=self.session.model))
+        self._start(ReplyJob(view, "send", prompt=text), lambda: self.session.send(text))
+
+    async def action_regenerate(self) -> None:
+        if self._busy():
+            return
+        thread = self.session.thread()
+        if not thread:
+            self.notify("There is no reply to regenerate yet; send a message first.", severity="warning")
+            return
+        log = self.query_one(ChatLog)
+        views = log.messages()
+        if thread[-1].role == "assistant" and views and views[-1].role == "assistant":
+            await views[-1].remove()
+        log.anchor()
+        view = await log.add(MessageView("assistant", "", label=self.session.model))
+        self._start(ReplyJob(view, "retry"), self.session.retry)
+
+    def action_edit(self) -> None:
+        if self._busy():
+            return
+        target = self.selected_view("user")
+        if target is None or target.record is None:
+            self.notify("There is no prompt to edit yet; send a message first.", severity="warning")
+            return
+        from assistant.tui.screens.dialogs import EditScreen
+
+        record = target.record
+
+        async def edited(text: str | None) -> None:
+            if text is None or not text.strip() or self._busy():
+                return
+            log = self.query_one(ChatLog)
+            views = log.messages()
+            if target in views:
+                for old in views[views.index(target):]:
+                    await old.remove()
+            log.anchor()
+            await log.add(MessageView("user", text))
+            view = await log.add(MessageView("assistant", "", label=self.session.model))
+            self._start(ReplyJob(view, "edit", prompt=text), lambda: self.session.edit(record.id, text))
+
+        self.push_screen(EditScreen(record.content), edited)
+
+    def _start(self, job: ReplyJob, start: Callable[[], Iterator[Chunk]]) -> None:
+        self.job = job
+        job.view.begin_stream()
+        job.view.set_header(mark="loading the model…" if self.host.inner is None else "")
+        self.set_state("generating")
+        self._generate(job, start)
+
+    @work(thread=True, group="reply", exit_on_error=False)
+    def _generate(self, job: ReplyJob, start: Callable[[], Iterator[Chunk]]) -> None:
+        try:
+            for chunk in start():
+                if chunk.text and job.push(chunk.text):
+                    self.post_message(ReplyText(job))
+                if chunk.finish_reason is not None:
+                    job.final = chunk
+        except AssistantError as exc:
+            job.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - shown to the person, never a crash of the app
+            job.error = f"The reply failed ({type(exc).__name__}: {exc}); see the log with `assistant doctor`."
+        finally:
+            self.post_message(ReplyDone(job))
+            job.done.set()
+
+    @on(ReplyText)
+    async def on_reply_text(self, message: ReplyText) -> None:
+        job = message.job
+        text = job.take()
+        if text:
+            if job.view.mark == "loading the model…":
+                job.view.set_header(mark="")
+            await job.view.write(text)
+            job.last_paint_at = time.perf_counter()
+            elapsed = job.last_paint_at - job.first_text_at
+            if elapsed > 0.5:
+                self.status.tokens_per_second = job.pieces / elapsed
+
+    @on(ReplyDone)
+    async def on_reply_done(self, message: ReplyDone) -> None:
+        job = message.job
+        rest = job.take()
+        if rest:
+            await job.view.write(rest)
+        await job.view.finish(job.text)
+        job.last_paint_at = time.perf_counter()
+        self.job = None
+        self.set_state("idle")
+        if job.error:
+            await self._reply_failed(job)
+        else:
+            await self._reply_finished(job)
+        self.refresh_sidebar()
+
+    async def _reply_finished(self, job: ReplyJob) -> None:
+        final = job.final
+        stats = final.stats if final else None
+        if stats is not None:
+            self.status.context_used = stats.context_used
+            self.status.context_size = stats.n_ctx or self.status.context_size
+            if stats.tokens_per_second:
+                self.status.tokens_per_second = stats.tokens_per_second
+        await self.sync_thread()
+        dropped = self.session.last_dropped_turns
+        if dropped:
+            note = (f"{dropped} older turn{'s' if dropped != 1 else ''} left out to fit the "
+                    f"{self.status.context_size}-token context; the system prompt is kept.")
+            await self.query_one(ChatLog).add_notice(note)
+            self.notify(note, severity="warning", title="Context full")
+
+    async def _reply_failed(self, job: ReplyJob) -> None:
+        self.notify(job.error or "The reply failed.", severity="error", title="Error")
+        prompt = self.query_one(PromptInput)
+        if not job.text and job.kind == "send" and self.session.leaf_id is not None:
+            self._undo_prompt(self.session.leaf_id)  # unsent: the prompt goes back into the input
+            if not prompt.text.strip():
+                prompt.set_text(job.prompt)
+        await self.show_thread()
+
+    def _undo_prompt(self, user_id: int) -> None:
+        history, session = self.history, self.session
+        try:
+            record = history.get_message(user_id)
+        except AssistantError:
+            return
+        if record.role != "user":
+            return
+        history.delete_message(user_id)
+        session.leaf_id = record.parent_id
+        conv = session.conversation
+        if conv is not None and history.count_messages(conv.id) == 0:
+            history.delete_conversation(conv.id)
+            session.new_conversation()
+
+    def action_stop(self) -> None:
+        job = self.job
+        if job is None:
+            if not isinstance(self.focused, PromptInput):
+                self.action_focus_prompt()
+            return
+        job.cancelled = True
+        self.session.cancel()
+        job.view.set_header(mark="stopping…")
+
+    # -- branches --------------------------------------------------------------------------------
+    async def action_branch(self, step: int) -> None:
+        if self._busy():
+            return
+        target = self.selected_view()
+        if target is None or target.record is None:
+            return
+        if target.branch[1] < 2:
+            self.notify("This message has no other versions; Ctrl+R regenerates a reply, F2 edits a prompt.")
+            return
+        index = self.query_one(ChatLog).messages().index(target)
+        was_focused = self.focused is target
+        self.session.select_sibling(target.record.id, step)
+        await self.show_thread()
+        views = self.query_one(ChatLog).messages()
+        if was_focused and index < len(views):
+            views[index].focus()
+
+    # -- the thread on screen ----------------------------------------------------------------------
+    def branch_map(self) -> dict[int, tuple[int, int]]:
+        conv = self.session.conversation
+        if conv is None:
+            return {}
+        groups: dict[tuple[int | None, str], list[int]] = {}
+        for m in self.history.messages(conv.id):
+            groups.setdefault((m.parent_id, m.role), []).append(m.id)
+        return {i: (ids.index(i) + 1, len(ids)) for ids in groups.values() for i in ids}
+
+    async def show_thread(self) -> None:
+        await self.query_one(ChatLog).show(self.session.thread(), self.branch_map(), self.session.model)
+        self.show_title()
+
+    async def sync_thread(self) -> None:
+        """After a reply: give the views their saved records, without re-rendering the bodies."""
+        thread = [r for r in self.session.thread() if r.role != "system"]
+        views = self.query_one(ChatLog).messages()
+        if len(views) != len(thread) or any(v.role != r.role for v, r in zip(views, thread)):
+            await self.show_thread()
+            return
+        branches = self.branch_map()
+        for view, record in zip(views, thread):
+            view.record = record
+            label = "You" if record.role == "user" else (record.model or self.session.model)
+            view.set_header(label=label, branch=branches.get(record.id, (1, 1)), mark=record_mark(record))
+        self.show_title()

@@ -1,0 +1,71 @@
+"""The app's engine: a ChatEngine that forwards to the loaded model, so the session can exist (and
+show history) while the model loads in a worker, and a model switch swaps what it forwards to."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+from assistant.engine.base import ChatEngine, Chunk, GenerationParams, LoadOptions, Message, ModelInfo
+from models.errors import AssistantError
+
+# Makes a loaded engine for a model name (None: the default model). Runs in a worker thread.
+EngineFactory = Callable[[str | None], ChatEngine]
+
+
+class EngineHost:
+    def __init__(self, factory: EngineFactory) -> None:
+        self.factory = factory
+        self.inner: ChatEngine | None = None
+        self.error: str | None = None
+        self.loading: str | None = None  # the model name being loaded
+        self._ready = threading.Event()
+
+    @property
+    def info(self) -> ModelInfo | None:  # type: ignore[override]
+        return self.inner.info if self.inner else None
+
+    def load(self, model: str | None, options: LoadOptions | None = None) -> ModelInfo:
+        """Blocking: call from a worker. The previous model keeps serving until the new one is in."""
+        self.loading = model or "default model"
+        self._ready.clear()
+        try:
+            engine = self.factory(model)
+        except AssistantError as exc:
+            self.error = str(exc)
+            raise
+        finally:
+            self.loading = None
+            self._ready.set()
+        old, self.inner, self.error = self.inner, engine, None
+        if old is not None and old is not engine:
+            old.close()
+        assert engine.info is not None
+        return engine.info
+
+    def wait_ready(self, timeout: float | None = None) -> ChatEngine:
+        """Blocking: the loaded engine, once any load in progress is done."""
+        self._ready.wait(timeout)
+        if self.inner is None:
+            raise AssistantError(self.error or "No model is loaded; pick one with Ctrl+O.")
+        return self.inner
+
+    def _engine(self) -> ChatEngine:
+        if self.inner is None:
+            raise AssistantError(self.error or "The model is still loading; send again in a moment.")
+        return self.inner
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams | None = None) -> Iterator[Chunk]:
+        return self.wait_ready().stream(messages, params)
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return self._engine().count_tokens(messages)
+
+    def cancel(self) -> None:
+        if self.inner is not None:
+            self.inner.cancel()
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+        self.inner = None

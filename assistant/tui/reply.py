@@ -1,0 +1,77 @@
+"""A reply being generated: the worker thread pushes text into a ``ReplyJob``; the UI takes it at
+most every ``FLUSH_INTERVAL`` seconds, so the engine never waits for the screen and the screen
+never falls behind (pieces that arrive between two paints are written together)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+from assistant.engine.base import Chunk
+from assistant.tui.widgets.message import MessageView
+
+FLUSH_INTERVAL = 0.04  # seconds between two paints of a streaming reply
+
+
+@dataclass
+class ReplyJob:
+    view: MessageView
+    kind: str  # "send", "retry" or "edit"
+    prompt: str = ""  # what goes back into the input if the reply fails
+    user_id: int | None = None  # a prompt saved for this reply (undone if nothing came back)
+    started: float = field(default_factory=time.perf_counter)
+    first_text_at: float = 0.0
+    last_paint_at: float = 0.0
+    pieces: int = 0
+    final: Chunk | None = None
+    error: str | None = None
+    cancelled: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    _pending: list[str] = field(default_factory=list)
+    _parts: list[str] = field(default_factory=list)
+    _posted: bool = False
+    _last_post: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def push(self, text: str) -> bool:
+        """Worker side. True when the UI should be told to take the text now."""
+        with self._lock:
+            now = time.perf_counter()
+            if not self.pieces:
+                self.first_text_at = now
+            self.pieces += 1
+            self._pending.append(text)
+            self._parts.append(text)
+            if not self._posted and now - self._last_post >= FLUSH_INTERVAL:
+                self._posted = True
+                self._last_post = now
+                return True
+        return False
+
+    def take(self) -> str:
+        """UI side: everything not painted yet."""
+        with self._lock:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._posted = False
+            return text
+
+    @property
+    def text(self) -> str:
+        with self._lock:
+            return "".join(self._parts)
+
+
+class ReplyText(Message):
+    def __init__(self, job: ReplyJob) -> None:
+        super().__init__()
+        self.job = job
+
+
+class ReplyDone(Message):
+    def __init__(self, job: ReplyJob) -> None:
+        super().__init__()
+        self.job = job

@@ -1,0 +1,319 @@
+"""The app's other actions: conversations (open, search, rename, delete), copy, export, settings,
+model switch, help and theme."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+
+from assistant.tui.widgets.chat_log import ChatLog
+from assistant.tui.widgets.message import code_blocks
+from assistant.tui.widgets.sidebar import Sidebar
+from models.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.tui.app import ChatApp
+
+    _Base = ChatApp
+else:
+    _Base = object
+
+EXPORT_SUFFIXES = (".md", ".json")
+
+
+@dataclass
+class ModelChoice:
+    name: str
+    detail: str
+
+
+def available_models() -> list[ModelChoice]:
+    """Models in the store, then the bundled ones (nothing is located or assembled here)."""
+    from models import bundled
+    from models.store import Store
+
+    out = []
+    for model in Store().list():
+        m = model.manifest
+        size = f"{m.size_bytes / 2**20:.0f} MiB" if m.size_bytes else ""
+        out.append(ModelChoice(m.name, " · ".join(x for x in ("store", m.arch, m.quant, size) if x)))
+    names = {c.name for c in out}
+    out += [ModelChoice(b.name, f"bundled · {b.description}") for b in bundled.BUNDLED.values() if b.name not in names]
+    return out
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "chat"
+
+
+class Tools(_Base):
+    # -- conversations ---------------------------------------------------------------------------
+    def refresh_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        query = sidebar.search_box.value
+        if query.strip():
+            self.run_search(query)
+        else:
+            conv = self.session.conversation
+            sidebar.show_conversations(self.history.list_conversations(), conv.id if conv else None)
+
+    def run_search(self, text: str) -> None:
+        sidebar = self.query_one(Sidebar)
+        if not text.strip():
+            self.refresh_sidebar()
+            return
+        try:
+            sidebar.show_hits(self.history.search(text))
+        except AssistantError as exc:
+            self.notify(str(exc), severity="error")
+
+    @on(Sidebar.SearchChanged)
+    def on_search_changed(self, event: Sidebar.SearchChanged) -> None:
+        self.run_search(event.text)
+
+    @on(Sidebar.Open)
+    async def on_sidebar_open(self, event: Sidebar.Open) -> None:
+        await self.open_conversation(event.conversation_id, event.message_id)
+
+    async def open_conversation(self, conv_id: int, message_id: int | None = None) -> None:
+        if self._busy():
+            return
+        try:
+            self.session.open(conv_id)
+            if message_id is not None and message_id not in {m.id for m in self.session.thread()}:
+                self._follow_branch(conv_id, message_id)
+        except AssistantError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        await self.show_thread()
+        self.refresh_sidebar()
+        if message_id is not None:
+            for view in self.query_one(ChatLog).messages():
+                if view.record is not None and view.record.id == message_id:
+                    self.query_one(ChatLog).release_anchor()
+                    view.scroll_visible(animate=False, top=True)
+
+    def _follow_branch(self, conv_id: int, message_id: int) -> None:
+        """Select the branch that holds ``message_id`` (a search hit), down to its newest reply."""
+        children: dict[int, list[int]] = {}
+        for m in self.history.messages(conv_id):
+            if m.parent_id is not None:
+                children.setdefault(m.parent_id, []).append(m.id)
+        leaf = message_id
+        while children.get(leaf):
+            leaf = max(children[leaf])
+        self.history.set_leaf(conv_id, leaf)
+        self.session.leaf_id = leaf
+
+    async def action_new_chat(self) -> None:
+        if self._busy():
+            return
+        self.session.new_conversation()
+        self.session.params, self.session.system = self.default_params, self.default_system
+        await self.show_thread()
+        self.refresh_sidebar()
+        self.action_focus_prompt()
+
+    def _target_conversation(self) -> int | None:
+        """The conversation highlighted in the list when the list has focus, else the open one."""
+        sidebar = self.query_one(Sidebar)
+        if sidebar.display and self.focused is sidebar.list:
+            return sidebar.highlighted_conversation()
+        conv = self.session.conversation
+        return conv.id if conv else None
+
+    def action_rename(self) -> None:
+        conv_id = self._target_conversation()
+        if conv_id is None:
+            self.notify("Nothing to rename yet: a chat gets its title from its first message.")
+            return
+        from assistant.tui.screens.dialogs import TextInputScreen
+
+        def renamed(title: str | None) -> None:
+            if title is None:
+                return
+            title = " ".join(title.split())
+            if not title:
+                self.notify("A title cannot be empty; type one or press Esc.", severity="warning")
+                return
+            self.history.update_conversation(conv_id, title=title)
+            if self.session.conversation and self.session.conversation.id == conv_id:
+                self.session.conversation.title = title
+            self.refresh_sidebar()
+            self.show_title()
+
+        current = self.history.get_conversation(conv_id).title
+        self.push_screen(TextInputScreen("Title of this conversation", current, hint="Enter saves, Esc cancels."),
+                         renamed)
+
+    def action_delete_conversation(self) -> None:
+        conv_id = self._target_conversation()
+        if conv_id is None:
+            self.notify("Nothing to delete: this chat is not saved yet.")
+            return
+        if self.job is not None and self.session.conversation and self.session.conversation.id == conv_id:
+            self._busy()
+            return
+        from assistant.tui.screens.dialogs import ConfirmScreen
+
+        title = self.history.get_conversation(conv_id).title or "this conversation"
+
+        async def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            self.history.delete_conversation(conv_id)
+            if self.session.conversation and self.session.conversation.id == conv_id:
+                self.session.new_conversation()
+                await self.show_thread()
+            self.refresh_sidebar()
+            self.notify(f"Deleted “{title}”.")
+
+        self.push_screen(ConfirmScreen(f"Delete “{title}” and all its messages?"), answered)
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = not sidebar.display
+        if sidebar.display:
+            self.refresh_sidebar()
+            sidebar.list.focus()
+        else:
+            self.action_focus_prompt()
+
+    def action_search(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        if not sidebar.display:
+            sidebar.display = True
+            self.refresh_sidebar()
+        sidebar.search_box.focus()
+
+    # -- copy and export -------------------------------------------------------------------------
+    def action_copy_message(self) -> None:
+        view = self.selected_view()
+        if view is None or not view.content:
+            self.notify("No message to copy yet.")
+            return
+        self.copy_to_clipboard(view.content)
+        self.notify(f"Copied the {'prompt' if view.role == 'user' else 'reply'} ({len(view.content)} characters).")
+
+    def action_copy_code(self) -> None:
+        view = self.selected_view("assistant") or self.selected_view()
+        blocks = code_blocks(view.content) if view else []
+        if not blocks:
+            self.notify("No code block in this message.")
+            return
+        if len(blocks) == 1:
+            self._copy_code(blocks[0][1])
+            return
+        from assistant.tui.screens.dialogs import ChoiceScreen
+
+        choices = []
+        for i, (lang, code) in enumerate(blocks):
+            first = next((line for line in code.splitlines() if line.strip()), "")
+            label = Text(f"{i + 1}. ", style="bold")
+            label.append(f"{lang or 'text'}: ", style="dim")
+            label.append(first.strip()[:60])
+            choices.append((str(i), label))
+
+        def picked(key: str | None) -> None:
+            if key is not None:
+                self._copy_code(blocks[int(key)][1])
+
+        self.push_screen(ChoiceScreen("Copy which code block?", choices), picked)
+
+    def _copy_code(self, code: str) -> None:
+        self.copy_to_clipboard(code)
+        self.notify(f"Copied the code block ({len(code.splitlines())} lines).")
+
+    def action_export(self) -> None:
+        conv = self.session.conversation
+        if conv is None:
+            self.notify("Nothing to export yet; send a message first.")
+            return
+        from assistant.tui.screens.dialogs import TextInputScreen
+
+        default = Path.cwd() / f"chat-{conv.id}-{slug(conv.title)}.md"
+
+        def chosen(value: str | None) -> None:
+            if not value or not value.strip():
+                return
+            path = Path(value.strip()).expanduser()
+            if path.suffix.lower() not in EXPORT_SUFFIXES:
+                self.notify(f"Export to a .md or .json file, not {path.name!r}.", severity="error")
+                return
+            try:
+                self.history.export(conv.id, path, leaf_id=self.session.leaf_id)
+            except (AssistantError, OSError) as exc:
+                self.notify(str(exc), severity="error", title="Export failed")
+                return
+            self.notify(f"Saved {path}.", title="Exported")
+
+        self.push_screen(TextInputScreen("Export this conversation to (.md for Markdown, .json for JSON)",
+                                         str(default), hint="Enter saves (the branch on screen), Esc cancels."),
+                         chosen)
+
+    # -- settings and model ----------------------------------------------------------------------
+    def action_settings(self) -> None:
+        from assistant.tui.screens.settings import FIELDS, SettingsScreen, field_text
+
+        session = self.session
+
+        def apply(values: dict[str, str]) -> str | None:
+            from assistant.session import parse_param
+
+            try:  # check every value before changing any
+                for name, _, _ in FIELDS:
+                    parse_param(name, values[name])
+            except AssistantError as exc:
+                return str(exc)
+            for name, _, _ in FIELDS:
+                if values[name] != field_text(getattr(session.params, name)):
+                    session.set_param(name, values[name])
+            system = values["system"].strip() or None
+            if system != session.system:
+                session.set_system(system)
+            return None
+
+        def closed(saved: bool | None) -> None:
+            if saved:
+                self.notify("Settings saved for this conversation.")
+
+        self.push_screen(SettingsScreen(session.system, session.params, apply), closed)
+
+    def action_pick_model(self) -> None:
+        if self._busy():
+            return
+        from assistant.tui.screens.dialogs import ChoiceScreen
+
+        try:
+            models = self.list_models()
+        except AssistantError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        choices = []
+        for m in models:
+            label = Text(m.name, style="bold")
+            label.append(f"\n{m.detail}", style="dim")
+            choices.append((m.name, label))
+
+        def picked(name: str | None) -> None:
+            if name and name != self.session.model:
+                self.load_model(name)
+
+        self.push_screen(ChoiceScreen("Switch model (the conversation goes on with it)", choices,
+                                      self.session.model,
+                                      hint="Enter loads it, Esc cancels. `assistant models` adds more."), picked)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+        self.save_theme()
+
+    def action_help(self) -> None:
+        from assistant.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())

@@ -1,0 +1,137 @@
+"""Tensors read lazily from one or many ``.safetensors`` shards.
+
+The header of every shard is parsed (and checked against the file size) up front; a tensor's data
+is read only when asked for, from a memory map, so converting holds one tensor at a time in memory.
+numpy has no bfloat16, so bf16 data comes back as its raw ``uint16`` bits with ``dtype='bf16'``
+noted beside it; :func:`to_float32` widens it exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convert.errors import ConvertError
+
+_DTYPES: dict[str, np.dtype] = {
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+MAX_HEADER = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    name: str
+    dtype: str  # safetensors dtype string: F32, F16, BF16, ...
+    shape: tuple[int, ...]
+    path: Path
+    start: int  # absolute byte offset in the file
+    end: int
+
+    @property
+    def n_bytes(self) -> int:
+        return self.end - self.start
+
+
+def read_header(path: Path) -> list[TensorRef]:
+    """The tensor table of one shard; a truncated or corrupt file raises one sentence."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(8)
+            if len(raw) < 8:
+                raise ConvertError(f"{path} is truncated (no safetensors header); copy or save the checkpoint again.")
+            (n,) = struct.unpack("<Q", raw)
+            if n > MAX_HEADER or 8 + n > size:
+                raise ConvertError(f"{path} is truncated or not a safetensors file; copy or save the checkpoint again.")
+            header = json.loads(fh.read(n))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConvertError(f"{path} has a corrupt safetensors header; copy or save the checkpoint again.") from exc
+    except PermissionError as exc:
+        raise ConvertError(f"{path} cannot be read (permission denied); fix its permissions.") from exc
+    base = 8 + n
+    refs = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = entry.get("dtype")
+        if dtype not in _DTYPES:
+            raise ConvertError(
+                f"{path}: tensor {name} has dtype {dtype}, which convert does not read; "
+                "save the checkpoint in float32, float16 or bfloat16."
+            )
+        start, end = (int(x) for x in entry["data_offsets"])
+        shape = tuple(int(d) for d in entry["shape"])
+        expected = int(np.prod(shape, dtype=np.int64)) * _DTYPES[dtype].itemsize
+        if end - start != expected:
+            raise ConvertError(f"{path} is corrupt: tensor {name} has {end - start} bytes for shape {list(shape)}.")
+        if base + end > size:
+            raise ConvertError(
+                f"{path} is truncated: tensor {name} ends past the end of the file; copy or save the checkpoint again."
+            )
+        refs.append(TensorRef(name, dtype, shape, path, base + start, base + end))
+    return refs
+
+
+class LazyTensors:
+    """All tensors of a checkpoint, by name, read on demand."""
+
+    def __init__(self, shards: list[Path]) -> None:
+        self.refs: dict[str, TensorRef] = {}
+        for shard in shards:
+            for ref in read_header(shard):
+                self.refs[ref.name] = ref
+        self._maps: dict[Path, np.memmap] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.refs
+
+    def names(self) -> list[str]:
+        return list(self.refs)
+
+    def load(self, name: str) -> np.ndarray:
+        """The tensor's data as stored (bf16 as uint16 bits), read through a memory map."""
+        ref = self.refs[name]
+        mm = self._maps.get(ref.path)
+        if mm is None:
+            mm = self._maps[ref.path] = np.memmap(ref.path, dtype=np.uint8, mode="r")
+        raw = mm[ref.start : ref.end]
+        return np.frombuffer(raw, dtype=_DTYPES[ref.dtype]).reshape(ref.shape)
+
+    def __iter__(self) -> Iterator[TensorRef]:
+        return iter(self.refs.values())
+
+    def close(self) -> None:
+        self._maps.clear()
+
+
+def to_float32(data: np.ndarray, dtype: str) -> np.ndarray:
+    """Widen to float32 exactly (bf16 bits shifted into the high half of a float32)."""
+    if dtype == "BF16":
+        return (data.astype(np.uint32) << 16).view(np.float32)
+    return data.astype(np.float32)
+
+
+def source_precision(tensors: LazyTensors) -> str:
+    """The float type most 2-D weights are stored in: 'f32', 'f16' or 'bf16'."""
+    counts: dict[str, int] = {}
+    for ref in tensors:
+        if len(ref.shape) >= 2 and ref.dtype in ("F32", "F16", "BF16"):
+            counts[ref.dtype] = counts.get(ref.dtype, 0) + ref.n_bytes
+    if not counts:
+        return "f32"
+    return max(counts, key=lambda k: counts[k]).lower()
