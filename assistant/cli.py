@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("assistant.commands.chat_cmd:chat", "Chat in the terminal (the app, or --plain)."),
     "models": ("assistant.commands.models_cmd:models", "List, show, import, pull and remove models."),
     "doctor": ("assistant.commands.doctor_cmd:doctor", "Check Python, llama.cpp, the hardware and the data dir."),
+    "finetune": ("assistant.commands.finetune_cmd:finetune", "Fine-tune a base model with the LIMA recipe (torch)."),
     "history": ("assistant.commands.history_cmd:history", "List, show, search, export and remove saved conversations."),
 }
 

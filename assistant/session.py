@@ -111,6 +111,13 @@ class ChatSession:
             self.conversation.params = params_to_dict(self.params)
             self.history.update_conversation(self.conversation.id, params=self.conversation.params)
 
+    def set_params(self, params: GenerationParams) -> None:
+        """Replace every sampling parameter at once (saved with the conversation)."""
+        self.params = params
+        if self.conversation is not None:
+            self.conversation.params = params_to_dict(self.params)
+            self.history.update_conversation(self.conversation.id, params=self.conversation.params)
+
     def switch_model(self, engine: ChatEngine, model: str) -> None:
         self.engine = engine
         self.model = model

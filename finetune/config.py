@@ -51,16 +51,18 @@ class FinetuneConfig:
     seed: int = 0
     device: str = "auto"  # auto, cuda, mps, cpu
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 elsewhere), bf16, fp32
-    micro_batch_tokens: int = 16384  # tokens (padding included) per forward pass
+    micro_batch_tokens: int | None = None  # tokens (padding included) per forward; 16384 on CUDA, else 4096
     loss_chunk: int = 2048  # labelled positions per lm_head chunk
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
     sharding: str = "auto"  # auto (FSDP2 from 1B parameters), ddp, fsdp
 
-    def resolve(self, n_params: int) -> FinetuneConfig:
-        """Fill the model-dependent defaults; the result is what gets saved."""
+    def resolve(self, n_params: int, device_type: str = "cpu") -> FinetuneConfig:
+        """Fill the model- and device-dependent defaults; the result is what gets saved."""
         small = n_params < SMALL_MODEL_PARAMS
         out = dataclasses.replace(self, save_epochs=list(self.save_epochs))
+        if out.micro_batch_tokens is None:
+            out.micro_batch_tokens = max(16384 if device_type == "cuda" else 4096, out.max_length)
         if out.batch_size is None:
             out.batch_size = 64 if small else 32
         if out.residual_dropout is None:
@@ -90,7 +92,7 @@ class FinetuneConfig:
             problems.append("precision must be auto, bf16 or fp32")
         if self.sharding not in ("auto", "ddp", "fsdp"):
             problems.append("sharding must be auto, ddp or fsdp")
-        if self.micro_batch_tokens < self.max_length:
+        if self.micro_batch_tokens is not None and self.micro_batch_tokens < self.max_length:
             problems.append("micro_batch_tokens must be at least max_length")
         if self.loss_chunk < 1 or self.state_every_steps < 1:
             problems.append("loss_chunk and state_every_steps must be positive")

@@ -80,6 +80,10 @@ class ChatTemplate:
     def render(self, turns: list[Turn]) -> str:
         return "".join(text for text, _ in self.pieces(turns))
 
+    def prompt(self, turns: list[Turn]) -> str:
+        """The conversation so far plus the assistant's turn header (``add_generation_prompt``)."""
+        return self.render(turns) + f"{self.start}{'model' if self.family == 'gemma' else 'assistant'}\n"
+
 
 def choose_template(tokenizer: Any, name: str = "auto") -> ChatTemplate:
     """Reuse the vocabulary's turn tokens where it has them; otherwise plan to add ChatML's."""

@@ -105,6 +105,7 @@ class Store:
         move: bool = False,
         overwrite: bool = False,
         update: dict[str, Any] | None = None,
+        sha256: str | None = None,
     ) -> StoredModel:
         """Put ``gguf`` in the store under ``name`` (copied, moved, or linked), with a fresh manifest.
 
@@ -127,7 +128,7 @@ class Store:
                 shutil.move(str(gguf), target)
             else:
                 shutil.copyfile(gguf, target)
-            manifest = manifest_from_gguf(name, target, info)
+            manifest = manifest_from_gguf(name, target, info, sha256=sha256)  # sha256: already known (pull)
             if update:
                 merged = manifest.to_dict()
                 _deep_update(merged, update)

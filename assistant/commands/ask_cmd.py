@@ -15,13 +15,14 @@ from assistant.options import model_options, sampling_options
 @sampling_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end (text, finish_reason, stats, model).")
 @click.option("--no-stream", is_flag=True, help="Print the answer once it is complete.")
-@click.option("-c", "--continue", "continue_", is_flag=True, hidden=True, help="Continue the last conversation.")
+@click.option("-c", "--continue", "continue_", is_flag=True, help="Continue the last saved conversation (from ask, chat or the app).")
 def ask(prompt: tuple[str, ...], as_json: bool, no_stream: bool, continue_: bool, **kw: Any) -> None:
     """Ask one question; the answer streams to stdout. Text piped on stdin is added to the prompt."""
-    from assistant.ask import build_prompt, run_ask
+    from assistant.ask import build_prompt
+    from assistant.ask_history import run_ask_saved
 
     text = build_prompt(" ".join(prompt), None if sys.stdin.isatty() else sys.stdin)
-    result = run_ask(text, kw, stream=not (no_stream or as_json), out=sys.stdout)
+    result = run_ask_saved(text, kw, continue_=continue_, stream=not (no_stream or as_json), out=sys.stdout)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     elif no_stream:

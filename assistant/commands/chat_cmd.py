@@ -8,10 +8,21 @@ from assistant.options import model_options, sampling_options
 
 
 @click.command()
+@click.argument("conversation", type=int, required=False)
+@click.option("-c", "--continue", "continue_", is_flag=True, help="Open the last conversation.")
+@click.option("--plain", is_flag=True, help="A line-based REPL instead of the app (prompt-toolkit; works over ssh and in pipes).")
 @model_options
 @sampling_options
-def chat(**kw: Any) -> None:
-    """Chat with a model in the terminal."""
-    from assistant.simple_chat import run_simple_chat
+def chat(conversation: int | None, continue_: bool, plain: bool, **kw: Any) -> None:
+    """Chat with a model in the terminal: the app, with the conversation list, branches and search.
 
-    run_simple_chat(kw)
+    CONVERSATION opens that conversation (its ID, as the app's list and `assistant history` show).
+    """
+    if plain:
+        from assistant.repl import run_repl
+
+        run_repl(kw, conversation_id=conversation, continue_=continue_)
+        return
+    from assistant.tui.launch import run_app
+
+    run_app(kw, conversation_id=conversation, continue_=continue_)

@@ -284,6 +284,7 @@ class LlamaEngine:
             llama_cpp.llama_memory_clear(mem, True)
             common = 0
         self._ctx_tokens = self._ctx_tokens[:common]
+        llama_cpp.llama_synchronize(ctx)  # llama.cpp updates its counters when it synchronizes
         before = llama_cpp.llama_perf_context(ctx)
         n_before = before.n_p_eval + before.n_eval
         todo = prompt[common:]
@@ -296,6 +297,7 @@ class LlamaEngine:
                 self._ctx_tokens = []
                 raise AssistantError("llama.cpp failed to evaluate the prompt; try a larger --ctx-size.")
             self._ctx_tokens.extend(part)
+        llama_cpp.llama_synchronize(ctx)
         after = llama_cpp.llama_perf_context(ctx)
         return int(after.n_p_eval + after.n_eval - n_before)
 

@@ -16,13 +16,13 @@ class KeyAction:
     help: str
     shown: str = ""  # how the help screen writes the keys (defaults to ``keys``)
     priority: bool = False  # also works while the input has focus and would take the key
-    footer: bool = False
+    footer: str = ""  # a short name shown in the footer; empty: not shown there
 
 
 ACTIONS: tuple[KeyAction, ...] = (
-    KeyAction("f1", "help", "Help", "Show every key and how to select text.", "F1, ? (outside the input)", True, True),
-    KeyAction("ctrl+n", "new_chat", "New chat", "Start a new conversation.", "Ctrl+N", True, True),
-    KeyAction("escape", "stop", "Stop reply", "Stop the reply being generated; the part so far is kept and marked.", "Esc"),
+    KeyAction("f1", "help", "Help", "Show every key and how to select text.", "F1, ? (outside the input)", True, "Help"),
+    KeyAction("ctrl+n", "new_chat", "New chat", "Start a new conversation.", "Ctrl+N", True, "New"),
+    KeyAction("escape", "stop", "Stop reply", "Stop the reply being generated; the part so far is kept and marked.", "Esc", False, "Stop"),
     KeyAction("ctrl+r", "regenerate", "Regenerate", "Write the last reply again as a new branch.", "Ctrl+R", True),
     KeyAction("alt+left", "branch(-1)", "Previous branch",
               "Show the previous version of the selected (or last) reply or prompt.", "Alt+Left, [ on a message", True),
@@ -36,18 +36,18 @@ ACTIONS: tuple[KeyAction, ...] = (
               "Copy a code block of the selected (or last) reply to the clipboard.", "F4, k on a message", True),
     KeyAction("ctrl+up", "focus_messages", "Select messages",
               "Move into the messages (Up/Down between them, Esc or Tab back to the input).", "Ctrl+Up", True),
-    KeyAction("ctrl+b", "toggle_sidebar", "Conversations", "Show or hide the conversation list.", "Ctrl+B", True, True),
+    KeyAction("ctrl+b", "toggle_sidebar", "Conversations", "Show or hide the conversation list.", "Ctrl+B", True, "Chats"),
     KeyAction("ctrl+f", "search", "Search", "Search every conversation (full text).", "Ctrl+F", True),
     KeyAction("f6", "rename", "Rename conversation", "Edit the title of this conversation.", "F6, r in the list", True),
     KeyAction("f8", "delete_conversation", "Delete conversation",
               "Delete this conversation (asks first).", "F8, Delete in the list", True),
     KeyAction("f5", "export", "Export", "Save this conversation as Markdown or JSON.", "F5", True),
     KeyAction("ctrl+o", "pick_model", "Switch model",
-              "Pick another model; the conversation goes on with it.", "Ctrl+O", True, True),
+              "Pick another model; the conversation goes on with it.", "Ctrl+O", True, "Model"),
     KeyAction("ctrl+s", "settings", "Settings",
-              "System prompt and sampling of this conversation.", "Ctrl+S", True, True),
+              "System prompt and sampling of this conversation.", "Ctrl+S", True, "Settings"),
     KeyAction("ctrl+t", "toggle_theme", "Light/dark theme", "Switch between the light and the dark theme.", "Ctrl+T", True),
-    KeyAction("ctrl+q", "quit", "Quit", "Leave the app (a reply in progress is saved).", "Ctrl+Q", True, True),
+    KeyAction("ctrl+q", "quit", "Quit", "Leave the app (a reply in progress is saved).", "Ctrl+Q", True, "Quit"),
 )
 
 INPUT_KEYS: tuple[tuple[str, str], ...] = (
@@ -67,7 +67,7 @@ SELECT_HELP = (
 
 def bindings() -> list[Binding]:
     out = [
-        Binding(a.keys, a.action, a.title, show=a.footer, priority=a.priority, tooltip=a.help)
+        Binding(a.keys, a.action, a.footer or a.title, show=bool(a.footer), priority=a.priority, tooltip=a.help)
         for a in ACTIONS
     ]
     out.append(Binding("question_mark", "help", "Help", show=False))

@@ -5,22 +5,19 @@ through ``ChatSession`` and ``History``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
-from assistant.engine.base import GenerationParams, ModelInfo
+from assistant.engine.base import GenerationParams
 from assistant.history import History
 from assistant.session import ChatSession
 from assistant.tui.actions import ACTIONS, bindings
-from assistant.tui.chat_actions import ChatActions
 from assistant.tui.engine_host import EngineFactory, EngineHost
 from assistant.tui.tools import ModelChoice, Tools, available_models
 from assistant.tui.widgets.chat_log import ChatLog
@@ -33,10 +30,10 @@ MODAL_ACTIONS = {"quit", "help", "toggle_theme", "command_palette"}  # the keys 
 WIDE = 100  # columns from which the conversation list shows at start
 
 
-class ChatApp(ChatActions, Tools, App[None]):
+class ChatApp(Tools):
     CSS_PATH = "chat.tcss"
     TITLE = "assistant"
-    BINDINGS = bindings()
+    BINDINGS = bindings()  # type: ignore[assignment]
 
     def __init__(self, *, history: History, engine_factory: EngineFactory, model: str, params: GenerationParams,
                  system: str | None = None, conversation_id: int | None = None, new: bool = False,
@@ -54,7 +51,6 @@ class ChatApp(ChatActions, Tools, App[None]):
         self.frozen_time = frozen_time
         self.theme_file = theme_file
         self.first_paint_at = 0.0
-        self.model_ready: asyncio.Event = asyncio.Event()
         self._load_theme()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -67,10 +63,6 @@ class ChatApp(ChatActions, Tools, App[None]):
                 yield PromptInput(id="prompt")
         yield StatusLine(id="status")
         yield Footer(compact=True)
-
-    @property
-    def status(self) -> StatusLine:
-        return self.query_one(StatusLine)
 
     async def on_mount(self) -> None:
         sidebar = self.query_one(Sidebar)
@@ -99,56 +91,6 @@ class ChatApp(ChatActions, Tools, App[None]):
                 self.notify(str(exc), severity="error")
         await self.show_thread()
 
-    def show_title(self) -> None:
-        conv = self.session.conversation
-        self.query_one("#title", Static).update(conv.title if conv and conv.title else "New chat")
-
-    def set_state(self, state: str) -> None:
-        self.status.state = state
-
-    def action_focus_prompt(self) -> None:
-        self.query_one(PromptInput).focus()
-
-    def action_focus_messages(self) -> None:
-        views = self.query_one(ChatLog).messages()
-        if views:
-            views[-1].focus()
-            views[-1].scroll_visible()
-
-    # -- the model -------------------------------------------------------------------------------
-    @work(thread=True, group="load", exclusive=True, exit_on_error=False)
-    def load_model(self, name: str | None) -> None:
-        self.call_from_thread(self._loading, name)
-        try:
-            info = self.host.load(name)
-        except AssistantError as exc:
-            self.call_from_thread(self._load_failed, name, str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown as a notification, the app stays up
-            self.call_from_thread(self._load_failed, name, f"Loading the model failed ({type(exc).__name__}: {exc}).")
-        else:
-            self.call_from_thread(self._loaded, name, info)
-
-    def _loading(self, name: str | None) -> None:
-        self.set_state(f"loading {name or self.session.model}…")
-
-    def _loaded(self, name: str | None, info: ModelInfo) -> None:
-        if name is not None:
-            self.session.switch_model(self.host, name)
-            self.notify(f"Now chatting with {name}.", title="Model")
-        status = self.status
-        status.model = self.session.model
-        status.backend = info.backend
-        status.context_size = info.context_length
-        status.tokens_per_second = 0.0
-        self.set_state("generating" if self.job else "idle")
-        for warning in info.warnings:
-            self.notify(warning, severity="warning", title="Model", timeout=10)
-        self.model_ready.set()
-
-    def _load_failed(self, name: str | None, error: str) -> None:
-        self.set_state("generating" if self.job else ("idle" if self.host.inner else "no model"))
-        self.notify(error, severity="error", title="Model failed to load", timeout=15)
-
     # -- palette, keys over dialogs, quit ----------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for a in ACTIONS:
@@ -161,9 +103,7 @@ class ChatApp(ChatActions, Tools, App[None]):
         return run
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if isinstance(self.screen, ModalScreen) and action not in MODAL_ACTIONS:
-            return False
-        return True
+        return not (isinstance(self.screen, ModalScreen) and action not in MODAL_ACTIONS)
 
     async def action_quit(self) -> None:
         job = self.job
@@ -176,24 +116,3 @@ class ChatApp(ChatActions, Tools, App[None]):
         """After the app exits: let a reply worker finish saving before the engine closes."""
         if self.job is not None:
             self.job.done.wait(timeout)
-
-    # -- theme -------------------------------------------------------------------------------------
-    def _load_theme(self) -> None:
-        if self.theme_file is None:
-            return
-        try:
-            name = json.loads(self.theme_file.read_text()).get("theme")
-        except (OSError, ValueError, AttributeError):
-            return
-        if name in self.available_themes:
-            self.theme = name
-
-    def save_theme(self) -> None:
-        if self.theme_file is None:
-            return
-        from models.atomic import write_json
-
-        try:
-            write_json(self.theme_file, {"theme": self.theme})
-        except OSError:
-            pass

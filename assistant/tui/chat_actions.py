@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import work
 
 from assistant.engine.base import Chunk
+from assistant.tui.base import ChatAppBase
 from assistant.tui.reply import ReplyDone, ReplyJob, ReplyText
 from assistant.tui.widgets.chat_log import ChatLog, record_mark
 from assistant.tui.widgets.message import MessageView
 from assistant.tui.widgets.prompt import PromptInput
 from models.errors import AssistantError
 
-if TYPE_CHECKING:
-    from assistant.tui.app import ChatApp
 
-    _Base = ChatApp
-else:
-    _Base = object
-
-
-class ChatActions(_Base):
-    job: ReplyJob | None = None
-
+class ChatActions(ChatAppBase):
     # -- the selected message ---------------------------------------------------------------------
     def selected_view(self, role: str | None = None) -> MessageView | None:
         """The focused message, else the last one (of ``role``, when given)."""
@@ -48,8 +39,7 @@ class ChatActions(_Base):
         return False
 
     # -- send / regenerate / edit -------------------------------------------------------------------
-    @on(PromptInput.Submitted)
-    async def on_prompt_submitted(self, event: PromptInput.Submitted) -> None:
+    async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
         text = event.text
         if not text.strip() or self._busy():
             return
@@ -125,7 +115,6 @@ class ChatActions(_Base):
             self.post_message(ReplyDone(job))
             job.done.set()
 
-    @on(ReplyText)
     async def on_reply_text(self, message: ReplyText) -> None:
         job = message.job
         text = job.take()
@@ -138,7 +127,6 @@ class ChatActions(_Base):
             if elapsed > 0.5:
                 self.status.tokens_per_second = job.pieces / elapsed
 
-    @on(ReplyDone)
     async def on_reply_done(self, message: ReplyDone) -> None:
         job = message.job
         rest = job.take()
@@ -233,8 +221,11 @@ class ChatActions(_Base):
         return {i: (ids.index(i) + 1, len(ids)) for ids in groups.values() for i in ids}
 
     async def show_thread(self) -> None:
-        await self.query_one(ChatLog).show(self.session.thread(), self.branch_map(), self.session.model)
+        thread = self.session.thread()
+        await self.query_one(ChatLog).show(thread, self.branch_map(), self.session.model)
         self.show_title()
+        last = next((m for m in reversed(thread) if m.role == "assistant" and m.stats), None)
+        self.status.context_used = int(last.stats.get("context_used", 0)) if last else 0
 
     async def sync_thread(self) -> None:
         """After a reply: give the views their saved records, without re-rendering the bodies."""

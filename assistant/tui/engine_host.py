@@ -22,8 +22,13 @@ class EngineHost:
         self._ready = threading.Event()
 
     @property
-    def info(self) -> ModelInfo | None:  # type: ignore[override]
+    def info(self) -> ModelInfo | None:
         return self.inner.info if self.inner else None
+
+    @info.setter
+    def info(self, value: ModelInfo | None) -> None:
+        if self.inner is not None:
+            self.inner.info = value
 
     def load(self, model: str | None, options: LoadOptions | None = None) -> ModelInfo:
         """Blocking: call from a worker. The previous model keeps serving until the new one is in."""

@@ -6,22 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
 
+from assistant.tui.chat_actions import ChatActions
 from assistant.tui.widgets.chat_log import ChatLog
 from assistant.tui.widgets.message import code_blocks
 from assistant.tui.widgets.sidebar import Sidebar
 from models.errors import AssistantError
-
-if TYPE_CHECKING:
-    from assistant.tui.app import ChatApp
-
-    _Base = ChatApp
-else:
-    _Base = object
 
 EXPORT_SUFFIXES = (".md", ".json")
 
@@ -51,7 +43,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "chat"
 
 
-class Tools(_Base):
+class Tools(ChatActions):
     # -- conversations ---------------------------------------------------------------------------
     def refresh_sidebar(self) -> None:
         sidebar = self.query_one(Sidebar)
@@ -72,11 +64,9 @@ class Tools(_Base):
         except AssistantError as exc:
             self.notify(str(exc), severity="error")
 
-    @on(Sidebar.SearchChanged)
-    def on_search_changed(self, event: Sidebar.SearchChanged) -> None:
+    def on_sidebar_search_changed(self, event: Sidebar.SearchChanged) -> None:
         self.run_search(event.text)
 
-    @on(Sidebar.Open)
     async def on_sidebar_open(self, event: Sidebar.Open) -> None:
         await self.open_conversation(event.conversation_id, event.message_id)
 
@@ -122,7 +112,7 @@ class Tools(_Base):
     def _target_conversation(self) -> int | None:
         """The conversation highlighted in the list when the list has focus, else the open one."""
         sidebar = self.query_one(Sidebar)
-        if sidebar.display and self.focused is sidebar.list:
+        if sidebar.display and self.focused is sidebar.options:
             return sidebar.highlighted_conversation()
         conv = self.session.conversation
         return conv.id if conv else None
@@ -180,7 +170,7 @@ class Tools(_Base):
         sidebar.display = not sidebar.display
         if sidebar.display:
             self.refresh_sidebar()
-            sidebar.list.focus()
+            sidebar.options.focus()
         else:
             self.action_focus_prompt()
 
@@ -296,7 +286,7 @@ class Tools(_Base):
             return
         choices = []
         for m in models:
-            label = Text(m.name, style="bold")
+            label = Text(m.name + ("  (current)" if m.name == self.session.model else ""), style="bold")
             label.append(f"\n{m.detail}", style="dim")
             choices.append((m.name, label))
 

@@ -82,3 +82,27 @@ def test_directory_and_missing_paths(tmp_path: Path) -> None:
         read_gguf(tmp_path)
     with pytest.raises(BadModelFile, match="does not exist"):
         read_gguf(tmp_path / "nope.gguf")
+
+
+def test_random_corruption_never_escapes_as_anything_but_bad_model_file(tmp_path: Path) -> None:
+    """Flip bytes and cut tails at random: the reader returns or raises BadModelFile, nothing else."""
+    import random
+
+    good = write_tiny_gguf(tmp_path / "t.gguf").read_bytes()
+    rng = random.Random(1234)
+    path = tmp_path / "fuzz.gguf"
+    outcomes = {"ok": 0, "bad": 0}
+    for _ in range(400):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(4, min(len(data), 400))
+            data[pos] = rng.randrange(256)
+        if rng.random() < 0.3:
+            del data[rng.randrange(8, len(data)) :]
+        path.write_bytes(bytes(data))
+        try:
+            read_gguf(path)
+            outcomes["ok"] += 1
+        except BadModelFile:
+            outcomes["bad"] += 1
+    assert outcomes["bad"] > 50  # the corruption is real, and it is always reported the same way

@@ -49,4 +49,4 @@ class PromptInput(TextArea):
             event.prevent_default()
             self.set_text(self.recall[-1])
             return
-        await super()._on_key(event)
+        # anything else: TextArea's own handler runs next (Textual dispatches along the MRO)

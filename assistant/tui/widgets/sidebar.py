@@ -14,6 +14,13 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
+TITLE_CELLS = 26  # the list is 30 columns wide
+
+
+def one_line(text: str, cells: int = TITLE_CELLS) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= cells else line[: cells - 1].rstrip() + "…"
+
 
 def format_date(ts: float, now: float | None = None) -> str:
     """Local time: 'HH:MM' today, 'Mon DD' this year, else 'YYYY-MM-DD'."""
@@ -55,7 +62,7 @@ class Sidebar(Vertical):
         yield ConversationList(id="conversations")
 
     @property
-    def list(self) -> ConversationList:
+    def options(self) -> ConversationList:
         return self.query_one(ConversationList)
 
     @property
@@ -68,7 +75,7 @@ class Sidebar(Vertical):
         for conv in conversations:
             key = f"c{conv.id}"
             self._hits[key] = (conv.id, None)
-            title = Text(conv.title or "New chat", no_wrap=True, overflow="ellipsis")
+            title = Text(one_line(conv.title or "New chat"))
             title.append("\n")
             title.append(format_date(conv.updated, self.now), style="dim")
             options.append(Option(title, id=key))
@@ -80,23 +87,25 @@ class Sidebar(Vertical):
         for i, hit in enumerate(hits):
             key = f"h{i}"
             self._hits[key] = (hit.conversation_id, hit.message_id)
-            text = Text(hit.title or "New chat", no_wrap=True, overflow="ellipsis", style="bold")
+            text = Text(one_line(hit.title or "New chat"), style="bold")
             text.append("\n")
-            text.append(" ".join(hit.snippet.split())[:200], style="dim")
+            text.append(one_line(hit.snippet, 3 * TITLE_CELLS), style="dim")
             options.append(Option(text, id=key))
         if not options:
             options.append(Option(Text("No matches", style="dim"), id="none", disabled=True))
         self._replace(options, None)
 
     def _replace(self, options: list[Option], highlight: str | None) -> None:
-        olist = self.list
+        olist = self.options
         olist.clear_options()
         olist.add_options(options)
         if highlight is not None and highlight in self._hits:
             olist.highlighted = olist.get_option_index(highlight)
+        elif options and not options[0].disabled:
+            olist.highlighted = 0
 
     def highlighted_conversation(self) -> int | None:
-        olist = self.list
+        olist = self.options
         if olist.highlighted is None:
             return None
         option = olist.get_option_at_index(olist.highlighted)
@@ -109,7 +118,7 @@ class Sidebar(Vertical):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.list.focus()
+        self.options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

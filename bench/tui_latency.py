@@ -1,0 +1,204 @@
+"""How the chat app feels, headless, on the real default model, with a ~1,000-token reply
+(``ignore_eos``):
+
+- key press to paint while the reply streams: keys are typed into the input every ~50 ms; the
+  latency is from posting the key to the first screen update that shows it (p50/p95; target p95 < 100 ms);
+- first paint after start: from before the app's modules are imported to its first screen update
+  (target < 0.5 s; the model loads after it, in a worker);
+- tokens/s rendered by the app (first to last paint of the reply) versus the engine alone (the same
+  loaded model, prompt and params, no app) in the same run (target >= 0.95).
+
+Headless Textual skips writing to a terminal; each screen update here is still turned into terminal
+output (``render_segments``), so paints cost what they cost on a real terminal.
+Last line: {"bench": "tui_latency", "ratio": app tokens/s / engine tokens/s, ...}.
+"""
+
+from __future__ import annotations
+
+import time
+
+START = time.perf_counter()  # before textual and the app are imported
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("ASSISTANT_HOME", tempfile.mkdtemp(prefix="tui-bench-"))
+
+PROMPT = "Write a long story about a lighthouse keeper and the storms of one winter."
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+class Probe:
+    """Wraps ``App._display``: renders each update to terminal output and times it."""
+
+    def __init__(self, app: Any) -> None:
+        from textual._compositor import CompositorUpdate
+
+        self.app = app
+        self.first_paint: float | None = None
+        self.key_sent: tuple[float, int] | None = None  # (time, input length before the key)
+        self.latencies: list[float] = []
+        self.reply_first_paint: float | None = None
+        self.reply_last_paint: float | None = None
+        self.watch_reply = False
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                if isinstance(renderable, CompositorUpdate):
+                    renderable.render_segments(app.console)
+                self.on_paint(time.perf_counter())
+            original(screen, renderable)
+
+        app._display = display
+
+    def on_paint(self, now: float) -> None:
+        if self.first_paint is None:
+            self.first_paint = now
+        if self.key_sent is not None:
+            sent, length = self.key_sent
+            if len(self.app.query_one("#prompt").text) > length:
+                self.latencies.append(now - sent)
+                self.key_sent = None
+        if self.watch_reply:
+            views = self.app.query_one("#log").messages()
+            if views and views[-1].role == "assistant" and views[-1].content and self.reply_first_paint is None:
+                self.reply_first_paint = now
+            if self.reply_first_paint is not None:
+                self.reply_last_paint = now
+
+
+def engine_alone(engine: Any, params: Any) -> dict[str, float]:
+    from assistant.engine.base import Message, collect
+
+    _, last = collect(engine.stream([Message("user", PROMPT)], params))
+    assert last.stats is not None
+    return {"tokens": last.stats.completion_tokens, "tokens_per_second": last.stats.tokens_per_second}
+
+
+async def run_app(engine: Any, params: Any, history: Any, probe_box: list[Probe]) -> dict[str, Any]:
+    from textual import events
+
+    from assistant.tui.app import ChatApp
+
+    app = ChatApp(history=history, engine_factory=lambda name: engine, model=engine.info.name, params=params, new=True)
+    probe = Probe(app)
+    probe_box.append(probe)
+    async with app.run_test(size=(100, 30)) as pilot:
+        while app.host.inner is None:
+            await asyncio.sleep(0.01)
+        prompt = app.query_one("#prompt")
+        prompt.load_text(PROMPT)
+        probe.watch_reply = True
+        await pilot.press("enter")
+        while app.job is None:
+            await asyncio.sleep(0.005)
+        job = app.job
+        typed = 0
+        while app.job is not None:
+            await asyncio.sleep(0.05)
+            if app.job is None or probe.key_sent is not None:
+                continue
+            if len(prompt.text) > 200:
+                prompt.clear()
+                await asyncio.sleep(0.05)
+            probe.key_sent = (time.perf_counter(), len(prompt.text))
+            app.post_message(events.Key("x", "x"))
+            typed += 1
+        await pilot.pause(0.2)
+        final = job.final
+        assert final is not None and final.stats is not None
+        n = final.stats.completion_tokens
+        assert probe.reply_first_paint is not None and probe.reply_last_paint is not None
+        rendered = (n - 1) / (probe.reply_last_paint - probe.reply_first_paint)
+        return {"tokens": n, "typed": typed, "app_tokens_per_second": rendered,
+                "engine_in_app_tokens_per_second": final.stats.tokens_per_second}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--tokens", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    probe_box: list[Probe] = []
+    from assistant.engine.base import GenerationParams, LoadOptions
+    from assistant.history import History
+    from assistant.runtime import quiet_native_logs
+
+    quiet_native_logs(False)
+    # first paint: a fresh app (its modules imported now, as `assistant chat` does) with nothing loaded
+    from assistant.tui.app import ChatApp
+
+    history = History(Path(os.environ["ASSISTANT_HOME"]) / "bench-history.sqlite3")
+
+    async def first_paint() -> float:
+        app = ChatApp(history=history, engine_factory=lambda name: None, model="-", params=GenerationParams(),
+                      load_model=False)
+        probe = Probe(app)
+        async with app.run_test(size=(100, 30)) as pilot:
+            while probe.first_paint is None:
+                await pilot.pause(0.01)
+        assert probe.first_paint is not None
+        return probe.first_paint - START
+
+    first = asyncio.run(first_paint())
+
+    from assistant.engine.llama import LlamaEngine
+
+    engine = LlamaEngine()
+    engine.load(None, LoadOptions(n_ctx=2048, n_threads=args.threads))
+    params = GenerationParams(temperature=0.8, seed=1, max_tokens=args.tokens, ignore_eos=True)
+    alone_runs = [engine_alone(engine, params)]
+    app_result = asyncio.run(run_app(engine, params, history, probe_box))
+    alone_runs.append(engine_alone(engine, params))  # before and after the app: machine noise hits both
+    engine_tps = statistics.mean(r["tokens_per_second"] for r in alone_runs)
+    latencies = [x * 1000 for x in probe_box[-1].latencies]
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    ratio = app_result["app_tokens_per_second"] / engine_tps
+    runs = ", ".join(f"{r['tokens_per_second']:.1f}" for r in alone_runs)
+    print(f"model: {engine.info.name} ({engine.info.backend}), reply: {app_result['tokens']} tokens (ignore_eos)")
+    print(f"first paint after start: {first:.3f} s (target < 0.5 s)")
+    print(f"key press to paint while streaming: p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(latencies)} keys "
+          "(target p95 < 100 ms)")
+    print(f"tokens/s: app rendered {app_result['app_tokens_per_second']:.1f}, engine inside the app "
+          f"{app_result['engine_in_app_tokens_per_second']:.1f}, engine alone {engine_tps:.1f} "
+          f"(runs {runs}); ratio {ratio:.3f} (target >= 0.95)")
+    engine.close()
+    history.close()
+    print(json.dumps({
+        "bench": "tui_latency", "ratio": round(ratio, 4),
+        "anchor": "tokens/s of the engine alone (same model, prompt, params; before and after the app run)",
+        "app_tokens_per_second": round(app_result["app_tokens_per_second"], 2),
+        "engine_tokens_per_second": round(engine_tps, 2),
+        "key_to_paint_p50_ms": round(p50, 2), "key_to_paint_p95_ms": round(p95, 2), "keys": len(latencies),
+        "first_paint_s": round(first, 4), "reply_tokens": app_result["tokens"],
+        "model": engine_name(alone_runs), "cpu_count": os.cpu_count(),
+    }))
+
+
+def engine_name(_: Any) -> str:
+    from models.resolve import default_model_name
+
+    return default_model_name()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""The tokenizer, as llama.cpp wants it: tokens, types, scores/merges, special ids, chat template.
+
+Three sources, in this order:
+- a byte-level BPE ``tokenizer.json`` (GPT-2 style: Llama 3, Qwen2, SmolLM): ``tokenizer.ggml.model =
+  gpt2``, merges, and a pre-tokenizer name derived from its split patterns (pretokenizer.py);
+- a SentencePiece ``tokenizer.model`` (Llama 2, Mistral, Gemma): ``llama``, with the piece scores;
+- an SPM-style ``tokenizer.json`` (BPE with byte fallback over ``▁``-escaped text, as transformers
+  saves Gemma/Llama 2 tokenizers): ``llama``, scores from the merge ranks.
+Added tokens marked special (a fine-tune's end-of-turn token among them) become control tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gguf
+
+from convert.errors import ConvertError
+from convert.pretokenizer import derive
+
+T = gguf.TokenType
+_BYTE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+_LOOKS_SPECIAL = re.compile(r"^<[|｜]?[^<>\s]+[|｜]?>$")
+# End-of-turn tokens of the common chat templates (used when the template names one of them).
+EOT_CANDIDATES = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "[/INST]", "</s>")
+
+
+@dataclass
+class Vocab:
+    model: str  # tokenizer.ggml.model
+    tokens: list[str]
+    types: list[int]
+    scores: list[float] | None = None
+    merges: list[str] = field(default_factory=list)
+    pre: str | None = None
+    special_ids: dict[str, int] = field(default_factory=dict)
+    add_bos: bool = False
+    add_eos: bool = False
+    add_space_prefix: bool | None = None
+    chat_template: str | None = None
+    n_real: int = 0  # tokens the tokenizer defines (before padding to the embedding size)
+
+    def token(self, kind: str) -> str | None:
+        tid = self.special_ids.get(kind)
+        return self.tokens[tid] if tid is not None and 0 <= tid < len(self.tokens) else None
+
+    def write(self, w: gguf.GGUFWriter) -> None:
+        w.add_tokenizer_model(self.model)
+        if self.pre is not None:
+            w.add_tokenizer_pre(self.pre)
+        w.add_token_list(self.tokens)
+        if self.scores is not None:
+            w.add_token_scores(self.scores)
+        w.add_token_types(self.types)
+        if self.merges:
+            w.add_token_merges(self.merges)
+        for kind, tid in self.special_ids.items():
+            getattr(w, f"add_{kind}_token_id")(tid)
+        w.add_add_bos_token(self.add_bos)
+        w.add_add_eos_token(self.add_eos)
+        if self.add_space_prefix is not None:
+            w.add_add_space_prefix(self.add_space_prefix)
+        if self.chat_template:
+            w.add_chat_template(self.chat_template)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConvertError(f"{path} is not valid JSON ({exc}); save the tokenizer again.") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _is_byte_level(tj: dict[str, Any]) -> bool:
+    blob = json.dumps([tj.get("pre_tokenizer"), tj.get("decoder")])
+    return '"ByteLevel"' in blob
+
+
+def load_vocab(folder: Path, n_vocab: int, *, template_override: str | None = None) -> Vocab:
+    tj = _json(folder / "tokenizer.json")
+    tc = _json(folder / "tokenizer_config.json")
+    model = (tj.get("model") or {}) if tj else {}
+    if tj and model.get("type") == "BPE" and _is_byte_level(tj):
+        vocab = _bpe(folder, tj, tc, n_vocab)
+    elif (folder / "tokenizer.model").is_file():
+        vocab = _sentencepiece(folder, tj, tc, n_vocab)
+    elif tj and model.get("type") == "BPE" and model.get("byte_fallback"):
+        vocab = _spm_json(folder, tj, n_vocab)
+    else:
+        kind = model.get("type", "unknown") if tj else "none"
+        raise ConvertError(
+            f"The tokenizer in {folder} ({kind}) is neither byte-level BPE nor SentencePiece; "
+            "convert supports those two (save it with a fast tokenizer, or add tokenizer.model)."
+        )
+    _specials(vocab, folder, tj, tc)
+    vocab.chat_template = template_override or _template(folder, tc)
+    return vocab
+
+
+def _added(tj: dict[str, Any], tc: dict[str, Any]) -> dict[int, tuple[str, bool]]:
+    """id -> (content, special) from tokenizer.json, else tokenizer_config's added_tokens_decoder."""
+    out: dict[int, tuple[str, bool]] = {}
+    for entry in tj.get("added_tokens") or []:
+        out[int(entry["id"])] = (entry["content"], bool(entry.get("special")))
+    for key, entry in (tc.get("added_tokens_decoder") or {}).items():
+        out.setdefault(int(key), (entry["content"], bool(entry.get("special"))))
+    return out
+
+
+def _added_type(content: str, special: bool) -> int:
+    return T.CONTROL if special or _LOOKS_SPECIAL.match(content) else T.USER_DEFINED
+
+
+def _pad(tokens: list[str | None], types: list[int], n_vocab: int, where: Path) -> tuple[list[str], list[int]]:
+    if len(tokens) > n_vocab:
+        raise ConvertError(
+            f"The tokenizer in {where} has {len(tokens)} tokens but the model's embedding has {n_vocab} rows; "
+            "call model.resize_token_embeddings(len(tokenizer)) before saving."
+        )
+    out_tokens: list[str] = []
+    out_types: list[int] = []
+    for i in range(n_vocab):
+        tok = tokens[i] if i < len(tokens) else None
+        if tok is None:
+            out_tokens.append(f"[PAD{i}]")
+            out_types.append(T.UNUSED)
+        else:
+            out_tokens.append(tok)
+            out_types.append(types[i])
+    return out_tokens, out_types
+
+
+def _bpe(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int) -> Vocab:
+    base: dict[str, int] = tj["model"]["vocab"]
+    added = _added(tj, tc)
+    size = max([*base.values(), *added.keys()]) + 1
+    tokens: list[str | None] = [None] * size
+    types = [T.NORMAL] * size
+    for text, tid in base.items():
+        tokens[tid] = text
+    for tid, (content, special) in added.items():
+        tokens[tid] = content
+        types[tid] = _added_type(content, special)
+    n_real = sum(t is not None for t in tokens)
+    out_tokens, out_types = _pad(tokens, types, n_vocab, folder)
+    special = gguf.SpecialVocab(folder, load_merges=True, n_vocab=len(out_tokens))
+    clean = tc.get("clean_up_tokenization_spaces")
+    pre = derive(tj, clean_up_spaces=clean if isinstance(clean, bool) else None, where=str(folder / "tokenizer.json"))
+    return Vocab("gpt2", out_tokens, out_types, merges=list(special.merges), pre=pre, n_real=n_real)
+
+
+def _sentencepiece(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int) -> Vocab:
+    try:
+        from sentencepiece import SentencePieceProcessor
+    except ImportError as exc:
+        raise ConvertError("This checkpoint has a SentencePiece tokenizer; install `sentencepiece`.") from exc
+    sp = SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    size = sp.vocab_size()
+    tokens: list[str | None] = []
+    scores: list[float] = []
+    types: list[int] = []
+    for i in range(size):
+        piece, score = sp.id_to_piece(i), float(sp.get_score(i))
+        if sp.is_unknown(i):
+            kind = T.UNKNOWN
+        elif sp.is_control(i):
+            kind = T.CONTROL
+        elif sp.is_unused(i):
+            kind = T.UNUSED
+        elif sp.is_byte(i):
+            kind = T.BYTE
+        elif score == 0.0 and len(piece) > 1 and not piece.startswith("▁"):
+            kind = T.USER_DEFINED  # SentencePiece user_defined_symbols carry score 0
+        else:
+            kind = T.NORMAL
+        tokens.append(piece)
+        scores.append(score)
+        types.append(kind)
+    for tid, (content, special) in sorted(_added(tj, tc).items()):
+        while tid >= len(tokens):
+            tokens.append(None)
+            scores.append(-1000.0)
+            types.append(T.UNUSED)
+        if tid >= size or special:
+            tokens[tid] = content
+            types[tid] = _added_type(content, special)
+            scores[tid] = -1000.0 if tid >= size else scores[tid]
+    n_real = sum(t is not None for t in tokens)
+    out_tokens, out_types = _pad(tokens, types, n_vocab, folder)
+    out_scores = scores + [-1000.0] * (len(out_tokens) - len(scores))
+    prefix = sp.encode("a", out_type=str)
+    add_space_prefix = bool(prefix) and prefix[0].startswith("▁")
+    return Vocab("llama", out_tokens, out_types, out_scores, add_space_prefix=add_space_prefix, n_real=n_real)
+
+
+def _spm_json(folder: Path, tj: dict[str, Any], n_vocab: int) -> Vocab:
+    """A SentencePiece-style BPE tokenizer.json (byte fallback over ``▁``): scores from merge ranks."""
+    _check_spm_normalization(tj, folder)
+    model = tj["model"]
+    base: dict[str, int] = model["vocab"]
+    added = _added(tj, {})
+    size = max([*base.values(), *added.keys()]) + 1
+    tokens: list[str | None] = [None] * size
+    types = [T.NORMAL] * size
+    for text, tid in base.items():
+        tokens[tid] = text
+        if _BYTE.fullmatch(text):
+            types[tid] = T.BYTE
+    if model.get("unk_token") in base:
+        types[base[model["unk_token"]]] = T.UNKNOWN
+    for tid, (content, special) in added.items():
+        tokens[tid] = content
+        types[tid] = _added_type(content, special)
+    rank: dict[str, int] = {}
+    for i, merge in enumerate(model.get("merges") or []):
+        a, b = merge if isinstance(merge, list) else merge.split(" ", 1)
+        rank.setdefault(a + b, i)
+    scores = [0.0] * size
+    for text, tid in base.items():
+        if text in rank:
+            scores[tid] = -float(rank[text] + 1)
+        elif len(text) > 1 and types[tid] == T.NORMAL:
+            scores[tid] = -1e9  # not reachable by a merge: lowest priority
+    n_real = sum(t is not None for t in tokens)
+    out_tokens, out_types = _pad(tokens, types, n_vocab, folder)
+    out_scores = scores + [-1000.0] * (len(out_tokens) - len(scores))
+    return Vocab("llama", out_tokens, out_types, out_scores, add_space_prefix=_prepends_space(tj), n_real=n_real)
+
+
+def _check_spm_normalization(tj: dict[str, Any], folder: Path) -> None:
+    blob = json.dumps([tj.get("normalizer"), tj.get("pre_tokenizer")])
+    if "\\u2581" not in blob and "▁" not in blob:
+        raise ConvertError(
+            f"The BPE tokenizer in {folder} neither escapes spaces as ▁ nor is byte-level, "
+            "so llama.cpp cannot reproduce it; add its tokenizer.model."
+        )
+
+
+def _prepends_space(tj: dict[str, Any]) -> bool:
+    blob = json.dumps([tj.get("normalizer"), tj.get("pre_tokenizer")])
+    if '"Prepend"' in blob:
+        return True
+    pre = tj.get("pre_tokenizer") or {}
+    for item in pre.get("pretokenizers", [pre]):
+        if item.get("type") == "Metaspace":
+            return item.get("prepend_scheme", "always") != "never" and item.get("add_prefix_space", True)
+    return False
+
+
+def _template(folder: Path, tc: dict[str, Any]) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    value = tc.get("chat_template")
+    if isinstance(value, list):  # named templates: take the default one
+        for item in value:
+            if isinstance(item, dict) and item.get("name") == "default":
+                return str(item.get("template"))
+        return None
+    if isinstance(value, str):
+        return value
+    extra = _json(folder / "chat_template.json").get("chat_template")
+    return extra if isinstance(extra, str) else None
+
+
+def _specials(v: Vocab, folder: Path, tj: dict[str, Any], tc: dict[str, Any]) -> None:
+    sv = gguf.SpecialVocab(folder, load_merges=False, n_vocab=len(v.tokens))
+    ids = {k: i for k, i in sv.special_token_ids.items() if k in ("bos", "eos", "unk", "pad", "sep")}
+    index = {tok: i for i, tok in enumerate(v.tokens[: v.n_real or len(v.tokens)])}
+    for kind in ("bos", "eos", "unk", "pad"):
+        entry = tc.get(f"{kind}_token")
+        content = entry.get("content") if isinstance(entry, dict) else entry
+        if isinstance(content, str) and content in index:
+            ids[kind] = index[content]  # the tokenizer's own choice wins over config.json
+    gen = _json(folder / "generation_config.json")
+    gen_eos = gen.get("eos_token_id")
+    gen_eos_ids = [gen_eos] if isinstance(gen_eos, int) else [i for i in (gen_eos or []) if isinstance(i, int)]
+    if "eos" not in ids and gen_eos_ids:
+        ids["eos"] = gen_eos_ids[0]
+    template = _template(folder, tc) or ""
+    eot = next((index[t] for t in EOT_CANDIDATES if t in template and t in index), None)
+    if eot is None:
+        eot = next((i for i in gen_eos_ids if i != ids.get("eos") and 0 <= i < len(v.tokens)), None)
+    if eot is not None:
+        ids["eot"] = eot
+    for kind in ("bos", "eos", "eot", "pad"):
+        tid = ids.get(kind)
+        if tid is not None and v.types[tid] in (T.NORMAL, T.USER_DEFINED) and _LOOKS_SPECIAL.match(v.tokens[tid]):
+            v.types[tid] = T.CONTROL
+    v.special_ids = ids
+    v.add_bos, v.add_eos = _adds_specials(folder, tj, tc, ids, sv)
+
+
+def _adds_specials(
+    folder: Path, tj: dict[str, Any], tc: dict[str, Any], ids: dict[str, int], sv: gguf.SpecialVocab
+) -> tuple[bool, bool]:
+    """Whether the tokenizer puts BOS/EOS around a text, measured by running it when we can."""
+    if tj:
+        try:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            with_sp = tok.encode("Hello", add_special_tokens=True).ids
+            without = tok.encode("Hello", add_special_tokens=False).ids
+            extra_front = with_sp[: len(with_sp) - len(without)] if with_sp[-len(without):] == without else with_sp[:1]
+            add_bos = bool(with_sp) and "bos" in ids and with_sp[0] == ids["bos"] and with_sp[0] in extra_front
+            add_eos = len(with_sp) > len(without) and "eos" in ids and with_sp[-1] == ids["eos"] and with_sp[-1:] != without[-1:]
+            return add_bos, add_eos
+        except Exception:
+            pass
+    add_bos = tc.get("add_bos_token", sv.add_special_token.get("bos", True))
+    add_eos = tc.get("add_eos_token", sv.add_special_token.get("eos", False))
+    return bool(add_bos), bool(add_eos)

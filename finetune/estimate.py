@@ -1,0 +1,106 @@
+"""Device choice and the ``--dry-run`` estimates: time from FLOPs per token and a short matmul
+measurement on this device, peak memory from parameter count and activation size."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from finetune.config import FinetuneConfig
+from finetune.errors import FinetuneError
+
+BYTES_PER_PARAM = 16  # fp32 weights (4) + gradients (4) + AdamW moments (8)
+MATMUL_EFFICIENCY = 0.5  # share of the measured matmul rate a training step reaches (typical)
+
+
+def pick_device(setting: str, local_rank: int = 0) -> torch.device:
+    if setting in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    if setting == "cuda":
+        raise FinetuneError("device=cuda was asked for but torch sees no CUDA GPU; use device=auto or cpu.")
+    if setting in ("auto", "mps") and torch.backends.mps.is_available():
+        return torch.device("mps")
+    if setting == "mps":
+        raise FinetuneError("device=mps was asked for but this torch has no Metal (MPS) support; use device=auto or cpu.")
+    return torch.device("cpu")
+
+
+def pick_precision(setting: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32."""
+    if setting == "fp32":
+        return None
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if setting == "bf16":
+        raise FinetuneError(f"precision=bf16 needs a CUDA GPU with bf16 support; {device.type} trains in fp32 (precision=auto).")
+    return None
+
+
+def matmul_flops(device: torch.device, dtype: torch.dtype | None, seconds: float = 0.3) -> float:
+    """FLOP/s of a square matmul on this device, measured for about ``seconds``."""
+    n = 1024 if device.type == "cpu" else 4096
+    a = torch.randn(n, n, device=device, dtype=dtype or torch.float32)
+    b = torch.randn(n, n, device=device, dtype=dtype or torch.float32)
+    (a @ b).sum().item()
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        (a @ b).sum().item()
+        runs += 1
+    return 2 * n**3 * runs / (time.perf_counter() - start)
+
+
+def flops_per_token(n_params: int, model_config: Any, seq: int, checkpointing: bool) -> float:
+    """Training FLOPs per token: 6N for the matmuls (8N with recomputation) plus attention scores."""
+    text = model_config.get_text_config()
+    attention = 12 * text.num_hidden_layers * text.hidden_size * seq
+    return (8 if checkpointing else 6) * n_params + attention
+
+
+def peak_memory_bytes(n_params: int, model_config: Any, config: FinetuneConfig, shards: int, new_rows: int = 0) -> int:
+    """Weights, gradients and optimizer state (sharded by FSDP), plus one micro-batch of activations
+    (at most ``micro_batch_tokens``) and one chunk of logits."""
+    text = model_config.get_text_config()
+    hidden, layers = text.hidden_size, text.num_hidden_layers
+    inter = getattr(text, "intermediate_size", 4 * hidden)
+    act_bytes = 2 if config.precision != "fp32" and torch.cuda.is_available() else 4
+    per_token_layer = (10 * hidden + 3 * inter) * act_bytes
+    kept_layers = 1 if config.gradient_checkpointing else layers
+    tokens = config.micro_batch_tokens
+    activations = tokens * per_token_layer * kept_layers + (tokens * hidden * act_bytes * layers if config.gradient_checkpointing else 0)
+    logits = 3 * config.loss_chunk * text.vocab_size * 4
+    return BYTES_PER_PARAM * (n_params + new_rows * hidden) // shards + activations + logits
+
+
+def available_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def peak_memory_used(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    if device.type == "mps":
+        return int(torch.mps.driver_allocated_memory())
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def human_bytes(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def human_time(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

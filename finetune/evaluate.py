@@ -1,0 +1,84 @@
+"""Generations for a dev prompt set at each checkpoint, written as JSONL and as Markdown for a
+person to read (LIMA picked its checkpoints by hand the same way)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from finetune.config import FinetuneConfig
+from finetune.data import Turn
+from finetune.errors import FinetuneError
+from finetune.template import ChatTemplate
+
+
+def load_prompts(path: Path | None) -> list[dict[str, str]]:
+    """The default set (``finetune/dev_prompts.json``) or a JSON array / JSONL file of strings or
+    objects with a ``prompt`` (and optional ``id`` and ``system``)."""
+    if path is None:
+        text = (Path(__file__).parent / "dev_prompts.json").read_text()
+        where = "the built-in dev prompts"
+    else:
+        if not path.is_file():
+            raise FinetuneError(f"The dev prompt file {path} does not exist; pass a JSON or JSONL file of prompts.")
+        text, where = path.read_text(), str(path)
+    try:
+        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
+    except json.JSONDecodeError as exc:
+        raise FinetuneError(f"{where} is not valid JSON/JSONL ({exc.msg} at line {exc.lineno}).") from exc
+    prompts = []
+    for i, row in enumerate(rows, 1):
+        row = {"prompt": row} if isinstance(row, str) else row
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise FinetuneError(f"Dev prompt {i} in {where} needs a non-empty 'prompt' string.")
+        prompts.append({"id": str(row.get("id", i)), "prompt": row["prompt"], "system": row.get("system") or ""})
+    if not prompts:
+        raise FinetuneError(f"{where} holds no prompts.")
+    return prompts
+
+
+@torch.no_grad()
+def generate(
+    model: Any, tokenizer: Any, template: ChatTemplate, prompts: list[dict[str, str]], config: FinetuneConfig,
+    device: torch.device, eot_id: int, seed: int,
+) -> list[dict[str, Any]]:
+    """One reply per prompt, sampled as LIMA did (nucleus 0.9, temperature 0.7, repetition penalty
+    1.2; greedy when dev_temperature is 0), on a private RNG so training randomness is untouched."""
+    was_training = model.training
+    model.eval()
+    out = []
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for p in prompts:
+            turns = ([Turn("system", p["system"])] if p["system"] else []) + [Turn("user", p["prompt"])]
+            text = template.prompt(turns)
+            ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(device)
+            sample = config.dev_temperature > 0
+            gen = model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=config.dev_max_new_tokens,
+                do_sample=sample, temperature=config.dev_temperature if sample else None,
+                top_p=config.dev_top_p if sample else None, top_k=None,
+                repetition_penalty=config.dev_repetition_penalty, eos_token_id=eot_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )[0, ids.shape[1]:].tolist()
+            stopped = bool(gen) and gen[-1] == eot_id
+            reply = tokenizer.decode(gen[:-1] if stopped else gen, skip_special_tokens=False)
+            out.append({"id": p["id"], "prompt": p["prompt"], "reply": reply, "tokens": len(gen), "stopped": stopped})
+    model.train(was_training)
+    return out
+
+
+def write(results: list[dict[str, Any]], folder: Path, title: str) -> None:
+    with open(folder / "dev_generations.jsonl", "w") as fh:
+        for r in results:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    stopped = sum(r["stopped"] for r in results)
+    lines = [f"# {title}", "", f"{stopped} of {len(results)} replies ended with the end-of-turn token.", ""]
+    for r in results:
+        lines += [f"## {r['id']}", "", "**Prompt**", "", r["prompt"], "", "**Reply**"
+                  + ("" if r["stopped"] else f" (no end of turn after {r['tokens']} tokens)"), "", r["reply"].strip() or "_(empty)_", ""]
+    (folder / "dev_generations.md").write_text("\n".join(lines))

@@ -1,0 +1,118 @@
+"""What the recipe does to the model: new EOT rows, residual dropout, and a loss computed only at
+labelled positions, in chunks, so a 262k vocabulary never materialises full-sequence logits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from finetune.template import IGNORE
+
+
+def init_new_token_rows(model: Any, tokenizer: Any, new_tokens: list[str]) -> list[int]:
+    """Make room for ``new_tokens`` and set their input (and untied output) rows to the mean of the
+    existing rows; returns their ids."""
+    if not new_tokens:
+        return []
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in new_tokens]
+    rows = model.get_input_embeddings().weight.shape[0]
+    if max(ids) >= rows:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    new = torch.tensor(ids)
+    with torch.no_grad():
+        matrices = [model.get_input_embeddings().weight]
+        out = model.get_output_embeddings()
+        if out is not None and out.weight.data_ptr() != matrices[0].data_ptr():
+            matrices.append(out.weight)
+        for w in matrices:
+            keep = torch.ones(w.shape[0], dtype=torch.bool)
+            keep[new] = False
+            keep[len(tokenizer):] = False  # rows past the vocabulary (padding to a multiple) are unused
+            w[new] = w[keep].mean(dim=0)
+    return ids
+
+
+class ResidualDropout:
+    """A forward hook: dropout with probability ``p`` on a sub-layer's output, before the residual add."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def __call__(self, module: nn.Module, args: Any, output: Any) -> Any:
+        if not module.training or self.p <= 0:
+            return output
+        if isinstance(output, tuple):
+            return (F.dropout(output[0], self.p, True),) + output[1:]
+        return F.dropout(output, self.p, True)
+
+
+def decoder_layers(model: Any) -> nn.ModuleList:
+    n = model.config.get_text_config().num_hidden_layers
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n:
+            return module
+    raise ValueError(f"no list of {n} decoder layers in {type(model).__name__}")
+
+
+def residual_branches(layer: nn.Module) -> list[nn.Module]:
+    """The modules whose outputs are added to the residual stream. Gemma 2/3 normalise each branch
+    after it (post_attention_layernorm, post_feedforward_layernorm); Llama-like layers add the
+    attention and MLP outputs directly (their post_attention_layernorm is the MLP's input norm)."""
+    if hasattr(layer, "post_feedforward_layernorm"):
+        return [layer.post_attention_layernorm, layer.post_feedforward_layernorm]
+    return [layer.self_attn, layer.mlp]
+
+
+def dropout_rates(n_layers: int, p_max: float) -> list[float]:
+    """Linear from 0.0 at the first layer to ``p_max`` at the last (LIMA, section 2)."""
+    if n_layers == 1:
+        return [p_max]
+    return [p_max * i / (n_layers - 1) for i in range(n_layers)]
+
+
+def add_residual_dropout(model: Any, p_max: float) -> list[float]:
+    rates = dropout_rates(len(decoder_layers(model)), p_max)
+    for layer, p in zip(decoder_layers(model), rates):
+        for branch in residual_branches(layer):
+            branch.register_forward_hook(ResidualDropout(p))
+    return rates
+
+
+class LabelledLoss(nn.Module):
+    """Wraps a causal LM; ``forward`` returns the summed cross-entropy over labelled positions (and
+    their count). Hidden states come from the decoder; the lm_head runs only on the positions whose
+    next token is labelled, ``chunk`` rows at a time, each chunk recomputed in backward so at most one
+    chunk of logits is alive."""
+
+    def __init__(self, model: Any, chunk: int = 2048) -> None:
+        super().__init__()
+        self.model = model
+        self.chunk = chunk
+        self.softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+
+    def _chunk_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self.model.get_output_embeddings()(hidden).float()
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return F.cross_entropy(logits, targets, reduction="sum")
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        hidden = out.last_hidden_state[:, :-1]
+        targets = labels[:, 1:]
+        where = targets != IGNORE
+        hidden, targets = hidden[where], targets[where]
+        total = hidden.new_zeros((), dtype=torch.float32)
+        for start in range(0, targets.shape[0], self.chunk):
+            h, t = hidden[start : start + self.chunk], targets[start : start + self.chunk]
+            if torch.is_grad_enabled():
+                total = total + checkpoint(self._chunk_loss, h, t, use_reentrant=False)
+            else:
+                total = total + self._chunk_loss(h, t)
+        return total, where.sum()

@@ -1,0 +1,204 @@
+"""A fine-tuning run from the command line's arguments: every cheap check first (output folder,
+config, data rows, base, dev prompts), then the tokenizer and the mix, then ``--dry-run`` stops,
+then weights load and :func:`finetune.train.train` runs."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune.config import FinetuneConfig, build_config
+from finetune.errors import FinetuneError
+
+
+@dataclass
+class RunArgs:
+    base: str | None = None  # as typed: a store name, a .gguf, a folder or a Hub id
+    base_location: str | None = None  # what a store name resolved to (the front end resolves names)
+    data: str | None = None
+    out: Path | None = None
+    recipe: str = "lima"
+    config_file: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    dialogues: bool | None = None  # None: the config's value (on)
+    dev: Path | None = None
+    resume: Path | None = None
+    max_steps: int | None = None
+    dry_run: bool = False
+    cache_dir: Path | None = None  # where a dequantized GGUF is kept
+
+
+@dataclass
+class Prepared:
+    args: RunArgs
+    config: FinetuneConfig
+    out: Path
+    data: Any  # finetune.data.Dataset
+    spec: Any  # finetune.base.BaseSpec
+    folder: Path
+    tokenizer: Any
+    template: Any  # finetune.template.ChatTemplate
+    model_config: Any
+    n_params: int
+    encoded: list[Any]
+    prompts: list[dict[str, str]]
+    stats: dict[str, Any]
+
+
+def _resume_args(args: RunArgs) -> tuple[RunArgs, FinetuneConfig]:
+    run_dir = args.resume
+    assert run_dir is not None
+    meta = run_dir / "run.json"
+    if not meta.is_file() or not (run_dir / "state" / "trainer.pt").is_file():
+        raise FinetuneError(f"{run_dir} holds no resumable state (run.json and state/); pass the run folder of an unfinished run.")
+    saved = json.loads(meta.read_text())
+    if args.overrides or args.config_file:
+        raise FinetuneError("A resumed run keeps its saved configuration; drop the key=value overrides and --config.")
+    config = build_config(config_file=run_dir / "finetune_config.yaml")
+    resumed = RunArgs(
+        base=saved["base"], base_location=saved.get("base_location"), data=saved["data"], out=run_dir,
+        recipe=config.recipe, dialogues=config.dialogues, dev=Path(saved["dev"]) if saved.get("dev") else None,
+        resume=run_dir, max_steps=args.max_steps, dry_run=args.dry_run, cache_dir=args.cache_dir,
+    )
+    return resumed, config
+
+
+def default_out(base: str, recipe: str) -> Path:
+    stem = Path(base.rstrip("/")).name.removesuffix(".gguf") or "model"
+    return Path.cwd() / f"{stem}-{recipe}"
+
+
+def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
+    from finetune import base as base_mod
+    from finetune.data import load_dataset
+    from finetune.evaluate import load_prompts
+    from finetune.template import apply_to_tokenizer, choose_template, encode
+
+    if args.resume:
+        args, config = _resume_args(args)
+    else:
+        if not args.base or not args.data:
+            raise FinetuneError("Pass --base and --data (or --resume RUN_DIR to continue a run).")
+        config = build_config(args.recipe, args.config_file, args.overrides)
+        if args.dialogues is not None:
+            config.dialogues = args.dialogues
+    assert args.base is not None and args.data is not None
+    out = (args.out or default_out(args.base, config.recipe)).expanduser().resolve()
+    if not args.resume and not args.dry_run and out.exists() and any(out.iterdir()):
+        raise FinetuneError(f"The output folder {out} already exists and is not empty; pass another --out, or --resume {out}.")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise FinetuneError("--max-steps must be at least 1.")
+    data = load_dataset(args.data, dialogues=config.dialogues)
+    if args.resume:
+        saved = json.loads((out / "run.json").read_text())
+        if saved.get("data_sha256") and saved["data_sha256"] != data.sha256:
+            raise FinetuneError(f"The data at {args.data} changed since this run started; resume needs the same file.")
+    spec = base_mod.describe(args.base, args.base_location)
+    prompts = load_prompts(args.dev)
+
+    folder = base_mod.local_folder(spec, args.cache_dir)
+    tokenizer = base_mod.load_tokenizer(folder)
+    original_eos = tokenizer.eos_token_id
+    template = choose_template(tokenizer, config.template)
+    apply_to_tokenizer(tokenizer, template)
+    model_config, n_params = base_mod.count_params(folder)
+    if original_eos is None:
+        original_eos = model_config.get_text_config().eos_token_id
+    from finetune.estimate import pick_device
+
+    config = config.resolve(n_params, pick_device(config.device).type)
+
+    encoded = [encode(tokenizer, template, ex, config.max_length) for ex in data.examples]
+    empty = [e.line for e in encoded if e.n_labels == 0]
+    if len(empty) == len(encoded):
+        raise FinetuneError(f"No example keeps an assistant token within max_length={config.max_length}; raise max_length.")
+    encoded = [e for e in encoded if e.n_labels > 0]
+    lengths = [len(e.input_ids) for e in encoded]
+    stats = {
+        "examples": len(encoded), "single_turn": sum(1 for e in data.examples if not e.is_dialogue),
+        "dialogues": data.dialogues, "rows_in_file": data.rows, "tokens": sum(lengths),
+        "labelled_tokens": sum(e.n_labels for e in encoded), "truncated": sum(e.truncated for e in encoded),
+        "dropped_no_labels": empty, "max_length_seen": max(lengths), "original_eos": original_eos,
+    }
+    return Prepared(args, config, out, data, spec, folder, tokenizer, template, model_config, n_params,
+                    encoded, prompts, stats)
+
+
+def describe_mix(p: Prepared) -> list[str]:
+    s, c = p.stats, p.config
+    dialogue_note = "in (--dialogues)" if c.dialogues else "out (--no-dialogues)"
+    lines = [
+        f"Data: {p.data.origin} ({p.data.rows} rows, sha256 {p.data.sha256[:12]}, formats: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(p.data.formats.items())) + ")",
+        f"Mix: {s['single_turn']} single-turn examples + {s['dialogues']} multi-turn dialogues; dialogues {dialogue_note}",
+        f"Tokens: {s['tokens']:,} in {s['examples']} examples, {s['labelled_tokens']:,} with loss (assistant turns + EOT); "
+        f"{s['truncated']} examples trimmed to {c.max_length} tokens",
+        f"Template: {p.template.family} (EOT {p.template.eot}"
+        + (f", added {', '.join(p.template.added)}" if p.template.added else ", reused from the base vocabulary") + ")",
+        f"Base: {p.spec.given} ({p.spec.kind}, {p.n_params / 1e6:,.1f}M parameters)",
+    ]
+    if s["dropped_no_labels"]:
+        lines.append(f"Skipped {len(s['dropped_no_labels'])} examples whose first reply starts past max_length "
+                     f"(lines {', '.join(map(str, s['dropped_no_labels'][:10]))})")
+    return lines
+
+
+def dry_run(p: Prepared, world_size: int, say: Callable[[str], None]) -> dict[str, Any]:
+    from finetune.batching import padding_fraction, steps_per_epoch
+    from finetune.estimate import (
+        available_memory, flops_per_token, human_bytes, human_time, matmul_flops, peak_memory_bytes,
+        pick_device, pick_precision,
+    )
+
+    c = p.config
+    assert c.batch_size is not None
+    device = pick_device(c.device)
+    dtype = pick_precision(c.precision, device)
+    per_epoch = steps_per_epoch(len(p.encoded), c.batch_size)
+    total = per_epoch * c.epochs
+    pad = padding_fraction(p.encoded, c.batch_size, c.seed, min(per_epoch, 20), world_size, c.micro_batch_tokens)
+    tokens = p.stats["tokens"] * c.epochs / (1 - pad)
+    mean_len = p.stats["tokens"] / len(p.encoded)
+    flops = flops_per_token(p.n_params, p.model_config, int(mean_len), c.gradient_checkpointing) * tokens
+    rate = matmul_flops(device, dtype) * 0.5 * world_size
+    seconds = flops / rate
+    shards = world_size if c.sharding == "fsdp" or (c.sharding == "auto" and p.n_params >= 1e9) else 1
+    memory = peak_memory_bytes(p.n_params, p.model_config, c, shards, len(p.template.added))
+    say(f"Steps: {total} ({c.epochs} epochs x {per_epoch} steps of {c.batch_size} examples), "
+        f"micro-batches up to {c.micro_batch_tokens} tokens, padding {pad:.1%}")
+    say(f"Estimated time on {device.type}{' x' + str(world_size) if world_size > 1 else ''}: {human_time(seconds)} "
+        f"({flops / 1e12:,.1f} TFLOP at a measured {rate / 1e12:.2f} TFLOP/s x 0.5)")
+    say(f"Estimated peak memory per process: {human_bytes(memory)} (available: {human_bytes(available_memory(device))})")
+    return {"steps": total, "steps_per_epoch": per_epoch, "padding": pad, "seconds": seconds, "memory": memory,
+            "tflop": flops / 1e12}
+
+
+def run(args: RunArgs, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Prepare, then dry-run or train; returns a summary (paths, losses, counts)."""
+    import os
+
+    from finetune.train import train
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars; ours is the one that matters
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    main = int(os.environ.get("RANK", "0")) == 0
+    quiet: Callable[[str], None] = say if main else (lambda _: None)
+    p = prepare(args, quiet)
+    for line in describe_mix(p):
+        quiet(line)
+    if args.dry_run:
+        return {"dry_run": dry_run(p, world_size, quiet), "stats": p.stats}
+    summary = train(p, quiet)
+    summary["stats"] = p.stats
+    return summary
+
+
+def total_steps(p: Prepared) -> int:
+    assert p.config.batch_size is not None
+    return math.ceil(len(p.encoded) / p.config.batch_size) * p.config.epochs
