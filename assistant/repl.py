@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -80,7 +80,20 @@ class Repl:
             prompt_continuation="... ", input=self._input, output=self._output,
         )
 
+    def run_lines(self, lines: Iterable[str]) -> None:
+        """Input that is not a terminal (``printf 'hi\\n/retry\\n' | assistant chat --plain``): one
+        message or command per line, no prompt."""
+        for line in lines:
+            try:
+                if self.handle(line.rstrip("\n")) is False:
+                    break
+            except AssistantError as exc:
+                self.say(f"Error: {exc}")
+
     def run(self) -> None:
+        if self._input is None and not sys.stdin.isatty():
+            self.run_lines(sys.stdin)
+            return
         prompt = self._prompt_session()
         while True:
             try:
@@ -116,7 +129,8 @@ class Repl:
 
     @contextlib.contextmanager
     def _sigint_cancels(self) -> Iterator[None]:
-        """While a reply streams, Ctrl+C stops it (a second Ctrl+C interrupts at once)."""
+        """While a reply streams, Ctrl+C stops it (a second Ctrl+C interrupts at once), and SIGTERM
+        or a closed terminal (SIGHUP) exit through the session, which saves the reply so far."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -129,11 +143,18 @@ class Repl:
                 raise KeyboardInterrupt
             self.session.cancel()
 
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        def on_exit(signum: int, frame: Any) -> None:
+            raise SystemExit(128 + signum)
+
+        handlers = {signal.SIGINT: on_sigint, signal.SIGTERM: on_exit}
+        if hasattr(signal, "SIGHUP"):
+            handlers[signal.SIGHUP] = on_exit
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def stream(self, chunks: Iterator[Chunk]) -> None:
         wrote = False

@@ -28,7 +28,7 @@ def end_of_generation_tokens(info: GGUFInfo) -> list[tuple[int, str]]:
     (so a template's ``<|im_end|>`` stops generation even where EOS is ``<|endoftext|>``).
     """
     tokens = info.tokens
-    types = info.metadata.get("tokenizer.ggml.token_type", [])
+    types = info.token_types
     md = info.metadata
     ids: list[int] = []
     for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"):

@@ -54,16 +54,22 @@ class GGUFInfo:
 
     @property
     def context_length(self) -> int:
-        return int(self.arch_key("context_length", 2048))
+        return _as_int(self.arch_key("context_length"), 2048)
 
     @property
     def chat_template(self) -> str | None:
         value = self.metadata.get("tokenizer.chat_template")
-        return str(value) if value else None
+        return value if isinstance(value, str) and value else None
 
     @property
     def tokens(self) -> list[str]:
-        return list(self.metadata.get("tokenizer.ggml.tokens", []))
+        value = self.metadata.get("tokenizer.ggml.tokens", [])
+        return [str(t) for t in value] if isinstance(value, list) else []
+
+    @property
+    def token_types(self) -> list[int]:
+        value = self.metadata.get("tokenizer.ggml.token_type", [])
+        return [t for t in value if isinstance(t, int)] if isinstance(value, list) else []
 
     @property
     def n_params(self) -> int:
@@ -89,15 +95,23 @@ class GGUFInfo:
 
     def kv_cache_bytes(self, n_ctx: int, bytes_per_value: int = 2) -> int:
         """K and V for every layer at ``n_ctx`` positions (f16 cache by default)."""
-        n_layer = int(self.arch_key("block_count", 0))
-        n_embd = int(self.arch_key("embedding_length", 0))
-        n_head = int(self.arch_key("attention.head_count", 1) or 1)
-        n_head_kv = self.arch_key("attention.head_count_kv", n_head)
-        if isinstance(n_head_kv, list):  # per-layer list in some architectures
-            n_head_kv = max(n_head_kv) if n_head_kv else n_head
-        head_k = int(self.arch_key("attention.key_length", n_embd // max(n_head, 1)))
-        head_v = int(self.arch_key("attention.value_length", n_embd // max(n_head, 1)))
-        return n_layer * n_ctx * int(n_head_kv) * (head_k + head_v) * bytes_per_value
+        n_layer = _as_int(self.arch_key("block_count"), 0)
+        n_embd = _as_int(self.arch_key("embedding_length"), 0)
+        n_head = max(_as_int(self.arch_key("attention.head_count"), 1), 1)
+        raw_kv = self.arch_key("attention.head_count_kv", n_head)
+        if isinstance(raw_kv, list):  # per-layer list in some architectures
+            raw_kv = max(raw_kv) if raw_kv else n_head
+        n_head_kv = _as_int(raw_kv, n_head)
+        head_k = _as_int(self.arch_key("attention.key_length"), n_embd // n_head)
+        head_v = _as_int(self.arch_key("attention.value_length"), n_embd // n_head)
+        return n_layer * n_ctx * n_head_kv * (head_k + head_v) * bytes_per_value
+
+
+def _as_int(value: Any, default: int) -> int:
+    """A metadata number, or ``default`` when it is missing or not a number (a damaged file)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return int(value)
 
 
 class _Cursor:

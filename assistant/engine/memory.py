@@ -33,7 +33,7 @@ def available_memory() -> int:
 
 
 def estimate(info: GGUFInfo, n_ctx: int, available: int | None = None) -> MemoryEstimate:
-    vocab = len(info.metadata.get("tokenizer.ggml.tokens", [])) or 32000
+    vocab = len(info.tokens) or 32000
     overhead = COMPUTE_OVERHEAD + vocab * 4 * 512  # logits for a prompt batch
     return MemoryEstimate(
         weights=info.file_size,

@@ -110,3 +110,13 @@ def test_ask_streams_plain_text_and_keeps_llama_logs_off_the_terminal() -> None:
     proc = run_cli("ask", "--temperature", "0", "-n", "30", "Say hello.")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() and proc.stderr.strip() == ""
+
+
+def test_templateless_base_model_gets_the_fallback_format_and_a_warning() -> None:
+    proc = run_cli("ask", "--model", "gemma3-270m", "--threads", "1", "--temperature", "0", "-n", "40", "--json",
+                   "What is the capital of Italy?")
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning:" in proc.stderr and "fallback" in proc.stderr and "\\nUser:" in proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["finish_reason"] in ("eot", "stop", "length")
+    assert "\nUser:" not in result["text"]  # a stop string never reaches the reply

@@ -101,7 +101,10 @@ def test_random_corruption_never_escapes_as_anything_but_bad_model_file(tmp_path
             del data[rng.randrange(8, len(data)) :]
         path.write_bytes(bytes(data))
         try:
-            read_gguf(path)
+            info = read_gguf(path)
+            # what the engine and the store read next must not fail on a damaged value either
+            _ = (info.context_length, info.quant, info.n_params, info.kv_cache_bytes(512), info.chat_template)
+            end_of_generation_tokens(info)
             outcomes["ok"] += 1
         except BadModelFile:
             outcomes["bad"] += 1
