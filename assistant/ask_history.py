@@ -10,7 +10,7 @@ from typing import IO, Any
 from assistant.engine.base import Chunk, GenerationParams
 from assistant.history import Conversation, History
 from assistant.session import ChatSession
-from models.errors import AssistantError
+from models.errors import AssistantError, ModelNotFound
 
 
 def _config(flags: dict[str, Any], conv: Conversation | None) -> Any:
@@ -20,7 +20,7 @@ def _config(flags: dict[str, Any], conv: Conversation | None) -> Any:
     if conv is not None and not flags.get("model") and conv.model:
         try:
             return session_config({**flags, "model": conv.model})
-        except AssistantError:
+        except ModelNotFound:  # the conversation's model is gone: the default continues it
             pass
     return session_config(flags)
 

@@ -21,61 +21,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.history_schema import MIGRATIONS, SCHEMA_VERSION, _statements
 from models.errors import AssistantError
 from models.paths import data_dir, ensure_dir
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Conversation", "History", "MessageRecord", "SearchHit", "_statements"]
 
 HISTORY_FILE = "history.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
 
-# Each entry takes the schema from version i to i + 1; never edit a shipped entry, append one.
-MIGRATIONS: list[str] = [
-    # 1: conversations and messages
-    """
-    CREATE TABLE conversations (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        title TEXT NOT NULL DEFAULT '',
-        created REAL NOT NULL,
-        updated REAL NOT NULL,
-        model TEXT,
-        system TEXT,
-        params TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
-        role TEXT NOT NULL,
-        content TEXT NOT NULL DEFAULT '',
-        model TEXT,
-        created REAL NOT NULL,
-        finish_reason TEXT,
-        stats TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE INDEX messages_conversation ON messages(conversation_id, id);
-    CREATE INDEX messages_parent ON messages(parent_id);
-    CREATE INDEX conversations_updated ON conversations(updated);
-    """,
-    # 2: interrupted replies, the selected branch, full-text search
-    """
-    ALTER TABLE messages ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE conversations ADD COLUMN leaf_id INTEGER;
-    CREATE VIRTUAL TABLE messages_fts USING fts5(
-        content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
-    );
-    INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;
-    CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-    END;
-    CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-    END;
-    CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
-        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
-    END;
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass
@@ -374,18 +328,3 @@ class History:
         from assistant.history_export import write_export
 
         write_export(self, conv_id, path, leaf_id)
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (``sqlite3.complete_statement`` keeps trigger bodies whole)."""
-    out: list[str] = []
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                out.append(buf.strip())
-            buf = ""
-    if buf.strip():
-        out.append(buf.strip())
-    return out

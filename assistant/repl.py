@@ -14,16 +14,16 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from assistant.engine.base import ChatEngine, Chunk, GenerationParams
-from assistant.history import History, MessageRecord
-from assistant.repl_commands import SlashCompleter, help_text, parse, unknown_hint
-from assistant.session import PARAM_SPECS, ChatSession, parse_param
-from models.errors import AssistantError
+from assistant.history import Conversation, History
+from assistant.repl_commands import SlashCompleter, parse, unknown_hint
+from assistant.repl_slash import SlashCommands
+from assistant.session import PARAM_SPECS, ChatSession
+from models.errors import AssistantError, ModelNotFound
 from models.paths import data_dir, ensure_dir
 
 INPUT_HISTORY = "repl_history"
@@ -37,7 +37,7 @@ def input_history_path() -> Path:
     return path
 
 
-class Repl:
+class Repl(SlashCommands):
     def __init__(self, session: ChatSession, loader: Loader, *, out: TextIO | None = None,
                  explicit: set[str] | None = None, input: Any = None, output: Any = None) -> None:
         self.session = session
@@ -180,103 +180,6 @@ class Repl:
             n_ctx = self.session.last_stats.get("n_ctx") or "the"
             self.notice(f"{dropped} oldest turn{'s' if dropped != 1 else ''} left out to fit the {n_ctx}-token context")
 
-    # -- commands -----------------------------------------------------------------------------
-    def cmd_help(self, arg: str) -> None:
-        self.say(help_text())
-
-    def cmd_quit(self, arg: str) -> bool:
-        return False
-
-    def cmd_new(self, arg: str) -> None:
-        self.session.new_conversation()
-        self.notice("new conversation")
-
-    def cmd_system(self, arg: str) -> None:
-        if not arg:
-            self.say(self.session.system or "(no system prompt)")
-            return
-        self.session.set_system(None if arg.lower() == "none" else arg)
-        self.explicit.add("system")
-        self.notice("system prompt cleared" if self.session.system is None else "system prompt set")
-
-    def cmd_set(self, arg: str) -> None:
-        name, _, value = arg.partition(" ")
-        if not name or not value.strip():
-            raise AssistantError("Usage: /set PARAM VALUE, e.g. /set temperature 0.2 (/params shows them).")
-        self.session.set_param(name, value)
-        key, parsed = parse_param(name, value)
-        self.explicit.add(key)
-        self.notice(f"{key} = {parsed}")
-
-    def cmd_params(self, arg: str) -> None:
-        p = self.session.params
-        for key in GenerationParams.SAMPLING_KEYS:
-            value = getattr(p, key)
-            self.say(f"  {key:<15} {value if value is not None else 'default'}")
-        self.say(f"  {'system':<15} {self.session.system or '(none)'}")
-
-    def cmd_model(self, arg: str) -> None:
-        from models.resolve import known_names
-
-        if not arg:
-            self.say(f"{self.session.model} (others: {', '.join(n for n in known_names() if n != self.session.model)})")
-            return
-        engine, cfg = self.loader(arg)  # an error leaves the current model in place
-        old = self.session.engine
-        keep = {k: getattr(self.session.params, k) for k in self.explicit if k != "system"}
-        self.session.switch_model(engine, cfg.model.name)
-        self.session.set_params(dataclasses.replace(cfg.params, **keep))
-        if "system" not in self.explicit and cfg.system != self.session.system:
-            self.session.set_system(cfg.system)
-        if old is not engine:
-            old.close()
-        self.notice(f"now chatting with {cfg.model.name}")
-
-    def cmd_retry(self, arg: str) -> None:
-        self.stream(self.session.retry())
-        if self.session.leaf_id is not None:
-            n = len(self.session.history.siblings(self.session.leaf_id))
-            if n > 1:
-                self.notice(f"reply {n} of {n}; the earlier ones are kept as branches")
-
-    def cmd_history(self, arg: str) -> None:
-        convs = self.session.history.list_conversations(limit=20)
-        if not convs:
-            self.say("(no saved conversations yet)")
-        current = self.session.conversation.id if self.session.conversation else None
-        for c in convs:
-            mark = "*" if c.id == current else " "
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
-            self.say(f" {mark}{c.id:>5}  {when}  {c.title or '(untitled)'}")
-
-    def cmd_open(self, arg: str) -> None:
-        if not arg.strip().isdigit():
-            raise AssistantError("Usage: /open ID, with an ID from /history.")
-        self.session.open(int(arg))
-        self.show_thread()
-
-    def cmd_export(self, arg: str) -> None:
-        if not arg:
-            raise AssistantError("Usage: /export FILE.md or /export FILE.json.")
-        if self.session.conversation is None:
-            raise AssistantError("There is nothing to export yet; send a message first.")
-        path = Path(arg).expanduser()
-        self.session.history.export(self.session.conversation.id, path, self.session.leaf_id)
-        self.notice(f"wrote {path}")
-
-    def show_thread(self, last: int = 4) -> None:
-        conv = self.session.conversation
-        assert conv is not None
-        thread: list[MessageRecord] = self.session.thread()
-        self.notice(f"conversation {conv.id}: {conv.title or '(untitled)'}, {len(thread)} messages")
-        if len(thread) > last:
-            self.notice(f"{len(thread) - last} earlier messages: `assistant history show {conv.id}` prints them")
-        for msg in thread[-last:]:
-            who = ">>> " if msg.role == "user" else ""
-            self.say(f"{who}{msg.content}")
-        if conv.model and conv.model != self.session.model:
-            self.notice(f"this conversation used {conv.model}; /model {conv.model} switches to it")
-
 
 def real_loader(flags: dict[str, Any]) -> Loader:
     def load(name: str | None) -> tuple[ChatEngine, Any]:
@@ -289,9 +192,10 @@ def real_loader(flags: dict[str, Any]) -> Loader:
     return load
 
 
-def run_repl(flags: dict[str, Any], *, conversation_id: int | None = None, continue_: bool = False,
-             loader: Loader | None = None, out: TextIO | None = None, input: Any = None, output: Any = None) -> None:
-    history = History()
+def _start(history: History, flags: dict[str, Any], conversation_id: int | None, continue_: bool,
+           loader: Loader) -> tuple[Conversation | None, ChatEngine, Any, str | None]:
+    """The conversation to continue (if any), and the engine: the flag's model, else the
+    conversation's, else the default (with a note when the conversation's model is gone)."""
     conv = None
     if conversation_id is not None:
         conv = history.get_conversation(conversation_id)
@@ -300,29 +204,43 @@ def run_repl(flags: dict[str, Any], *, conversation_id: int | None = None, conti
         if conv is None:
             raise AssistantError("There is no saved conversation to continue; start one with `assistant chat --plain`.")
     model = flags.get("model") or (conv.model if conv else None)
-    loader = loader or real_loader(flags)
     try:
         engine, cfg = loader(model)
-    except AssistantError:
+        return conv, engine, cfg, None
+    except ModelNotFound:
         if flags.get("model") or model is None:
             raise
-        engine, cfg = loader(None)  # the conversation's model is gone: the default one continues it
-    explicit = {k for k in GenerationParams.SAMPLING_KEYS if flags.get(k) is not None}
-    if flags.get("system") is not None:
-        explicit.add("system")
-    session = ChatSession(engine, history, model=cfg.model.name, params=cfg.params, system=cfg.system)
-    repl = Repl(session, loader, out=out, explicit=explicit, input=input, output=output)
-    info = engine.info
-    if info is not None:
-        repl.notice(f"{info.name} · {info.backend} · {info.context_length}-token context · /help for commands, Ctrl+D quits")
+    engine, cfg = loader(None)
+    return conv, engine, cfg, f"{model} is no longer installed; continuing with {cfg.model.name}"
+
+
+def run_repl(flags: dict[str, Any], *, conversation_id: int | None = None, continue_: bool = False,
+             loader: Loader | None = None, out: TextIO | None = None, input: Any = None, output: Any = None) -> None:
+    history = History()
+    loader = loader or real_loader(flags)
     try:
-        if conv is not None:
-            session.open(conv.id)
-            session.set_params(dataclasses.replace(session.params, **{k: flags[k] for k in explicit if k != "system"}))
-            if "system" in explicit:
-                session.set_system(flags["system"])
-            repl.show_thread()
-        repl.run()
+        conv, engine, cfg, note = _start(history, flags, conversation_id, continue_, loader)
+        explicit = {k for k in GenerationParams.SAMPLING_KEYS if flags.get(k) is not None}
+        if flags.get("system") is not None:
+            explicit.add("system")
+        session = ChatSession(engine, history, model=cfg.model.name, params=cfg.params, system=cfg.system)
+        repl = Repl(session, loader, out=out, explicit=explicit, input=input, output=output)
+        try:
+            info = engine.info
+            if info is not None:
+                repl.notice(f"{info.name} · {info.backend} · {info.context_length}-token context · "
+                            "/help for commands, Ctrl+D quits")
+            if note:
+                repl.notice(note)
+            if conv is not None:
+                session.open(conv.id)
+                chosen = {k: flags[k] for k in explicit if k != "system"}
+                session.set_params(dataclasses.replace(session.params, **chosen))
+                if "system" in explicit:
+                    session.set_system(flags["system"])
+                repl.show_thread()
+            repl.run()
+        finally:
+            session.engine.close()
     finally:
-        session.engine.close()
         history.close()

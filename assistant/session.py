@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from assistant.engine.base import ChatEngine, Chunk, GenerationParams, Message
@@ -139,7 +139,7 @@ class ChatSession:
             )
         return self.conversation
 
-    def send(self, text: str) -> Iterator[Chunk]:
+    def send(self, text: str) -> Generator[Chunk, None, None]:
         if not text.strip():
             raise AssistantError("The message is empty; type something first.")
         conv = self._ensure_conversation(text)
@@ -147,7 +147,7 @@ class ChatSession:
         self.leaf_id = user.id
         yield from self._reply(user.id)
 
-    def retry(self) -> Iterator[Chunk]:
+    def retry(self) -> Generator[Chunk, None, None]:
         """Generate the last reply again, as a new branch beside the old one."""
         thread = self.thread()
         if not thread:
@@ -159,7 +159,7 @@ class ChatSession:
         self.leaf_id = parent
         yield from self._reply(parent)
 
-    def edit(self, message_id: int, text: str) -> Iterator[Chunk]:
+    def edit(self, message_id: int, text: str) -> Generator[Chunk, None, None]:
         """Replace a prompt of this conversation with ``text`` (a new branch) and reply to it."""
         if self.conversation is None:
             raise AssistantError("There is no conversation to edit yet; send a message first.")
@@ -202,7 +202,7 @@ class ChatSession:
         out = [Message("system", self.system)] if self.system else []
         return out + [Message(m.role, m.content) for m in thread if m.role in ("user", "assistant")]
 
-    def _reply(self, parent_id: int) -> Iterator[Chunk]:
+    def _reply(self, parent_id: int) -> Generator[Chunk, None, None]:
         assert self.conversation is not None
         messages = self.engine_messages(parent_id)
         record = self.history.start_reply(self.conversation.id, parent_id=parent_id, model=self.model)

@@ -55,6 +55,8 @@ def build(ckpt: Checkpoint, name: str | None, total_params: int, params: dict[st
     prov = ckpt.provenance
     if prov:
         base = prov.get("base") or prov.get("base_model")
+        if isinstance(base, dict):  # finetune writes {name, kind, location, sha256}
+            base = base.get("name")
         if isinstance(base, str) and not md.base_models:
             md.base_models = [{"name": base, "repo_url": f"https://huggingface.co/{base}" if "/" in base else None}]
         dataset = prov.get("dataset")

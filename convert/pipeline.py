@@ -72,8 +72,10 @@ def _read_template(path: Path | None) -> str | None:
 
 
 def convert(opts: ConvertOptions, log: Log = print) -> ConvertResult:
+    from convert.native import quiet_loggers
     from convert.source import is_gguf
 
+    quiet_loggers()
     quant = check_quant(opts.quant)
     name = None if opts.out else validate_name(opts.name or default_name(opts.src, quant))
     if name and Store().has(name) and not opts.overwrite:
@@ -103,14 +105,11 @@ def _from_checkpoint(opts: ConvertOptions, quant: str, work: Path, log: Log) -> 
     arch = architecture_for(ckpt)
     template = _read_template(opts.template)
     tensors = LazyTensors(ckpt.shards)
-    n_vocab = arch.vocab_size
-    if isinstance(arch, Gemma3):
-        from convert.vocab import load_vocab as _lv
-
-        probe = _lv(ckpt.folder, 1 << 31, template_override=template)
-        n_vocab = min(arch.vocab_size, probe.n_real or arch.vocab_size)
-        arch.n_vocab_real = n_vocab
-    vocab = load_vocab(ckpt.folder, n_vocab, template_override=template)
+    if isinstance(arch, Gemma3):  # llama.cpp's gemma3 drops the embedding rows past the tokenizer
+        vocab = load_vocab(ckpt.folder, None, template_override=template)
+        arch.n_vocab_real = min(arch.vocab_size, len(vocab.tokens))
+    else:
+        vocab = load_vocab(ckpt.folder, arch.vocab_size, template_override=template)
     if not vocab.chat_template:
         raise ConvertError(
             f"{ckpt.display_name} has no chat template (tokenizer_config.json or chat_template.jinja), so chat "
@@ -135,9 +134,8 @@ def _from_checkpoint(opts: ConvertOptions, quant: str, work: Path, log: Log) -> 
     if opts.verify:
         log("Verifying (tokenization, logits against transformers, perplexity)...")
         specials = [t for k in ("bos", "eos", "eot") if (t := vocab.token(k))]
-        report = verify_mod.run(checkpoint=ckpt.folder, unquantized=unq, quantized=final if final != unq else None,
-                                quant=quant if final != unq else None, outtype=outtype, special_tokens=specials)
-        _report(report, log)
+        report = _verify(log, checkpoint=ckpt.folder, unquantized=unq, quantized=final if final != unq else None,
+                         quant=quant if final != unq else None, outtype=outtype, special_tokens=specials)
     info = {
         "provenance": {**provenance, "convert": _convert_record(opts, ckpt.display_name, outtype, quant)},
         "verify": report,
@@ -172,11 +170,8 @@ def _from_gguf(opts: ConvertOptions, quant: str, work: Path, log: Log) -> tuple[
     report = None
     if opts.verify and final != base:
         log("Verifying (perplexity against the unquantized GGUF; no checkpoint to compare tokenization with)...")
-        report = verify_mod.run(checkpoint=None, unquantized=base, quantized=final, quant=quant, outtype=precision,
-                                special_tokens=[])
-        _report(report, log)
-    from convert.metadata import SAMPLING  # noqa: F401  (keeps the params vocabulary in one place)
-
+        report = _verify(log, checkpoint=None, unquantized=base, quantized=final, quant=quant, outtype=precision,
+                         special_tokens=[])
     info = {
         "provenance": {**requant.provenance_of(src_info),
                        "convert": _convert_record(opts, src.name, precision, quant)},
@@ -195,11 +190,23 @@ def _quantize(unq: Path, quant: str, work: Path, log: Log) -> tuple[Path, list[s
         return unq, []
     log(f"Quantizing to {quant} with llama.cpp...")
     out = work / f"model-{quant}.gguf"
-    report = quantize(unq, out, quant)
+    from convert.native import quiet
+
+    with quiet():
+        report = quantize(unq, out, quant)
     warning = report.warning()
     if warning:
         log(f"Warning: {warning}")
     return out, [warning] if warning else []
+
+
+def _verify(log: Log, **kwargs: Any) -> dict[str, Any]:
+    from convert.native import quiet
+
+    with quiet():
+        report = verify_mod.run(**kwargs)
+    _report(report, log)
+    return report
 
 
 def _report(report: dict[str, Any], log: Log) -> None:

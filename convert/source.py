@@ -12,7 +12,8 @@ from convert.errors import ConvertError
 
 HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer.model", "*.jinja", "*.txt"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-PROVENANCE_FILE = "provenance.json"
+PROVENANCE_FILE = "provenance.json"  # written by `assistant finetune` beside its checkpoint
+RESOLVED_CONFIG = "finetune_config.yaml"
 
 
 @dataclass
@@ -111,7 +112,19 @@ def open_checkpoint(src: str) -> Checkpoint:
     shards = _shards(path)
     gen = _read_json(path / "generation_config.json", "generation config") if (path / "generation_config.json").is_file() else {}
     prov = _read_json(path / PROVENANCE_FILE, "provenance") if (path / PROVENANCE_FILE).is_file() else {}
+    if prov and (path / RESOLVED_CONFIG).is_file():
+        prov.setdefault("resolved_config", _resolved_config(path / RESOLVED_CONFIG))
     return Checkpoint(path, config, archs[0], shards, hub_id, prov, gen)
+
+
+def _resolved_config(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        import yaml
+
+        return yaml.safe_load(text)
+    except Exception:  # no PyYAML, or not YAML after all: keep the text
+        return text
 
 
 def _shards(folder: Path) -> list[Path]:

@@ -83,7 +83,7 @@ def _is_byte_level(tj: dict[str, Any]) -> bool:
     return '"ByteLevel"' in blob
 
 
-def load_vocab(folder: Path, n_vocab: int, *, template_override: str | None = None) -> Vocab:
+def load_vocab(folder: Path, n_vocab: int | None, *, template_override: str | None = None) -> Vocab:
     tj = _json(folder / "tokenizer.json")
     tc = _json(folder / "tokenizer_config.json")
     model = (tj.get("model") or {}) if tj else {}
@@ -118,7 +118,9 @@ def _added_type(content: str, special: bool) -> int:
     return T.CONTROL if special or _LOOKS_SPECIAL.match(content) else T.USER_DEFINED
 
 
-def _pad(tokens: list[str | None], types: list[int], n_vocab: int, where: Path) -> tuple[list[str], list[int]]:
+def _pad(tokens: list[str | None], types: list[int], n_vocab: int | None, where: Path) -> tuple[list[str], list[int]]:
+    if n_vocab is None:
+        n_vocab = len(tokens)
     if len(tokens) > n_vocab:
         raise ConvertError(
             f"The tokenizer in {where} has {len(tokens)} tokens but the model's embedding has {n_vocab} rows; "
@@ -137,7 +139,7 @@ def _pad(tokens: list[str | None], types: list[int], n_vocab: int, where: Path) 
     return out_tokens, out_types
 
 
-def _bpe(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int) -> Vocab:
+def _bpe(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int | None) -> Vocab:
     base: dict[str, int] = tj["model"]["vocab"]
     added = _added(tj, tc)
     size = max([*base.values(), *added.keys()]) + 1
@@ -156,7 +158,7 @@ def _bpe(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int) -> 
     return Vocab("gpt2", out_tokens, out_types, merges=list(special.merges), pre=pre, n_real=n_real)
 
 
-def _sentencepiece(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int) -> Vocab:
+def _sentencepiece(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int | None) -> Vocab:
     try:
         from sentencepiece import SentencePieceProcessor
     except ImportError as exc:
@@ -200,7 +202,7 @@ def _sentencepiece(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab
     return Vocab("llama", out_tokens, out_types, out_scores, add_space_prefix=add_space_prefix, n_real=n_real)
 
 
-def _spm_json(folder: Path, tj: dict[str, Any], n_vocab: int) -> Vocab:
+def _spm_json(folder: Path, tj: dict[str, Any], n_vocab: int | None) -> Vocab:
     """A SentencePiece-style BPE tokenizer.json (byte fallback over ``▁``): scores from merge ranks."""
     _check_spm_normalization(tj, folder)
     model = tj["model"]

@@ -191,7 +191,8 @@ def load_dataset(source: str, *, dialogues: bool = True, split: str = "train") -
     label = "line" if not raw.lstrip().startswith(b"[") else "row"
     rows, bad = parse_rows(raw, origin)
     bad = [b.replace("line", label, 1) for b in bad]
-    examples, formats = [], {}
+    examples: list[Example] = []
+    formats: dict[str, int] = {}
     for number, row in rows:
         try:
             fmt, turns = _turns_from_row(row)

@@ -113,12 +113,17 @@ def barrier(world: World) -> None:
 
 
 def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if hasattr(module, "no_sync") and hasattr(module, "module") else module
+    inner = getattr(module, "module", None) if hasattr(module, "no_sync") else None
+    return inner if isinstance(inner, nn.Module) else module
 
 
 def full_state(module: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> tuple[dict, dict | None]:
     """Full (unsharded, CPU) model and optimizer state dicts; every rank must call this."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
 
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     target = unwrap(module)
@@ -128,7 +133,11 @@ def full_state(module: nn.Module, optimizer: torch.optim.Optimizer | None = None
 
 
 def load_full_state(module: nn.Module, optimizer: torch.optim.Optimizer, model_sd: dict, optim_sd: dict) -> None:
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
 
     options = StateDictOptions(full_state_dict=True)
     target = unwrap(module)

@@ -23,9 +23,7 @@ def _explain(exc: Exception, repo_id: str, kind: str) -> FinetuneError:
         return FinetuneError(
             f"The {kind} {repo_id} was not found on the Hub (or it is private); check the id, or log in with `hf auth login`."
         )
-    if isinstance(exc, (hf_errors.OfflineModeIsEnabled, hf_errors.LocalEntryNotFoundError)) or isinstance(
-        exc, (ConnectionError, OSError)
-    ):
+    if isinstance(exc, (hf_errors.OfflineModeIsEnabled, hf_errors.LocalEntryNotFoundError, ConnectionError, OSError)):
         return FinetuneError(
             f"{repo_id} is not a local path and the Hub cannot be reached (offline); pass a local file or folder instead."
         )

@@ -58,7 +58,7 @@ def decoder_layers(model: Any) -> nn.ModuleList:
     raise ValueError(f"no list of {n} decoder layers in {type(model).__name__}")
 
 
-def residual_branches(layer: nn.Module) -> list[nn.Module]:
+def residual_branches(layer: Any) -> list[nn.Module]:
     """The modules whose outputs are added to the residual stream. Gemma 2/3 normalise each branch
     after it (post_attention_layernorm, post_feedforward_layernorm); Llama-like layers add the
     attention and MLP outputs directly (their post_attention_layernorm is the MLP's input norm)."""

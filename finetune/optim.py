@@ -22,7 +22,8 @@ def lr_at(step: int, total_steps: int, config: FinetuneConfig) -> float:
 def build_optimizer(model: nn.Module, config: FinetuneConfig) -> torch.optim.AdamW:
     """Weight decay on matrices only; biases, norms and 1-d parameters are not decayed (as in
     transformers' Trainer)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for _, p in model.named_parameters():
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)

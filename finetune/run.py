@@ -150,12 +150,18 @@ def describe_mix(p: Prepared) -> list[str]:
 def dry_run(p: Prepared, world_size: int, say: Callable[[str], None]) -> dict[str, Any]:
     from finetune.batching import padding_fraction, steps_per_epoch
     from finetune.estimate import (
-        available_memory, flops_per_token, human_bytes, human_time, matmul_flops, peak_memory_bytes,
-        pick_device, pick_precision,
+        available_memory,
+        flops_per_token,
+        human_bytes,
+        human_time,
+        matmul_flops,
+        peak_memory_bytes,
+        pick_device,
+        pick_precision,
     )
 
     c = p.config
-    assert c.batch_size is not None
+    assert c.batch_size is not None and c.micro_batch_tokens is not None
     device = pick_device(c.device)
     dtype = pick_precision(c.precision, device)
     per_epoch = steps_per_epoch(len(p.encoded), c.batch_size)
@@ -181,9 +187,9 @@ def run(args: RunArgs, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Prepare, then dry-run or train; returns a summary (paths, losses, counts)."""
     import os
 
-    from finetune.train import train
-
     from transformers.utils import logging as hf_logging
+
+    from finetune.train import train
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars; ours is the one that matters
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

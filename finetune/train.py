@@ -20,7 +20,14 @@ from finetune import distributed
 from finetune.batching import collate, plan_step, steps_per_epoch
 from finetune.checkpoint import save_checkpoint
 from finetune.errors import FinetuneError
-from finetune.estimate import available_memory, human_bytes, peak_memory_bytes, peak_memory_used, pick_device, pick_precision
+from finetune.estimate import (
+    available_memory,
+    human_bytes,
+    peak_memory_bytes,
+    peak_memory_used,
+    pick_device,
+    pick_precision,
+)
 from finetune.evaluate import generate, write
 from finetune.metrics import MetricsLog
 from finetune.modeling import LabelledLoss, add_residual_dropout, decoder_layers, init_new_token_rows

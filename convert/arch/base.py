@@ -132,6 +132,8 @@ class Architecture:
     # ---------------------------------------------------------------- tensors
     def map_name(self, hf_name: str) -> str:
         mapped = self.name_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if mapped is None and not hf_name.startswith(("model.", "lm_head")):
+            mapped = self.name_map.get_name("model." + hf_name, try_suffixes=(".weight", ".bias"))
         if mapped is None:
             raise ConvertError(
                 f"Tensor {hf_name} of the {self.ckpt.architecture} checkpoint has no GGUF name; "

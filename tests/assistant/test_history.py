@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from models.errors import AssistantError
 
 
 @pytest.fixture
-def history() -> History:
+def history() -> Iterator[History]:
     h = History()
     yield h
     h.close()

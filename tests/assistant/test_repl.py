@@ -21,7 +21,7 @@ from assistant.history import History
 from assistant.options import SessionConfig
 from assistant.repl import input_history_path, run_repl
 from assistant.repl_commands import SlashCompleter, parse, unknown_hint
-from models.errors import AssistantError
+from models.errors import AssistantError, ModelNotFound
 from models.resolve import ResolvedModel
 
 ENTER = "\r"
@@ -43,7 +43,7 @@ class Loader:
     def __call__(self, name: str | None) -> tuple[FakeEngine, SessionConfig]:
         name = name or "fake-a"
         if name not in self.replies:
-            raise AssistantError(f"Unknown model {name!r}; known models: {', '.join(self.replies)}.")
+            raise ModelNotFound(f"Unknown model {name!r}; known models: {', '.join(self.replies)}.")
         engine = FakeEngine(self.replies[name], delay=self.delay, name=name)
         engine.load(name)
         self.engines.append(engine)
@@ -141,6 +141,16 @@ def test_continue_the_last_conversation_and_open_by_id() -> None:
         drive(CTRL_D, loader, conversation_id=9)
 
 
+def test_a_conversation_whose_model_is_gone_continues_on_the_default() -> None:
+    with History() as h:
+        conv = h.create_conversation(model="fake-gone", title="old")
+        h.add_message(conv.id, "user", "hi", parent_id=None)
+    out = drive("still there?" + ENTER + CTRL_D, Loader({"fake-a": ["yes"]}), continue_=True)
+    assert "[fake-gone is no longer installed; continuing with fake-a]" in out and "yes\n" in out
+    with pytest.raises(ModelNotFound, match="Unknown model 'fake-gone'"):  # asked for by name: an error
+        drive(CTRL_D, Loader({"fake-a": []}), flags={"model": "fake-gone"})
+
+
 def test_continue_with_nothing_saved_is_one_sentence() -> None:
     with pytest.raises(AssistantError, match="no saved conversation to continue"):
         drive(CTRL_D, Loader({"fake-a": []}), continue_=True)
@@ -217,3 +227,51 @@ def test_completion_of_commands_params_models_and_ids() -> None:
     assert complete("/set top") == ["top_p", "top_k"]
     assert complete("/model g") == ["gemma"] and complete("/open ") == ["7"]
     assert complete("hello") == [] and complete("/set top_k 5") == []
+
+
+def test_input_that_is_not_a_terminal_is_read_line_by_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"first\n/retry\n/export {tmp_path / 'c.md'}\n/quit\nnever sent\n"))
+    out = io.StringIO()
+    run_repl({}, loader=Loader({"fake-a": ["one", "two"]}), out=out)
+    assert "one\n" in out.getvalue() and "two\n" in out.getvalue()
+    assert only_conversation()[1] == [("user", "first"), ("assistant", "two")]
+    assert "two" in (tmp_path / "c.md").read_text()
+
+
+SIGTERM_SCRIPT = """
+import io, sys
+from pathlib import Path
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from tests.assistant.test_repl import Loader
+from assistant.repl import run_repl
+
+class Flushing(io.TextIOBase):
+    def write(self, s):
+        sys.stdout.write(s); sys.stdout.flush(); return len(s)
+
+with create_pipe_input() as pipe:
+    pipe.send_text("tell me\\r")
+    run_repl({}, loader=Loader({"fake-a": [" ".join(f"w{i}" for i in range(500))]}, delay=0.01),
+             out=Flushing(), input=pipe, output=DummyOutput())
+"""
+
+
+def test_sigterm_mid_reply_saves_the_text_so_far(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT], stdout=subprocess.PIPE, text=True, cwd=repo,
+                            env={**os.environ, "PYTHONPATH": str(repo)})
+    assert proc.stdout is not None
+    seen = ""
+    while "w5 " not in seen:  # a few words streamed, well inside the first save interval
+        seen += proc.stdout.read(1)
+    proc.terminate()
+    rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
+    printed = (seen + rest).split("]\n", 1)[1]  # after the banner line
+    with History() as h:
+        reply = h.thread(only_conversation()[0])[-1]
+    assert reply.interrupted and reply.content and reply.content.startswith(printed.strip())

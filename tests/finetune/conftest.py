@@ -5,6 +5,7 @@ tokens. Plus small conversation files in each data format."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,7 @@ def tiny_gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def write_jsonl(path: Path, rows: list[object]) -> Path:
+def write_jsonl(path: Path, rows: Sequence[object]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 

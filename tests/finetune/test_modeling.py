@@ -1,19 +1,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from finetune.config import build_config
 from finetune.modeling import (
-    LabelledLoss, ResidualDropout, add_residual_dropout, decoder_layers, dropout_rates, init_new_token_rows,
+    LabelledLoss,
+    ResidualDropout,
+    add_residual_dropout,
+    decoder_layers,
+    dropout_rates,
+    init_new_token_rows,
 )
 from finetune.optim import build_optimizer, build_scheduler, lr_at
 from finetune.template import IGNORE, apply_to_tokenizer, choose_template
 
 
-def _load(folder: Path) -> tuple[object, object, object]:
+def _load(folder: Path) -> tuple[Any, Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(folder)

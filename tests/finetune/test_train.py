@@ -36,7 +36,7 @@ def test_overfits_and_learns_to_stop(tiny_llama: Path, lima_file: Path, dev_file
     ckpt = out / "epoch-60"
     tok = AutoTokenizer.from_pretrained(ckpt)
     model = AutoModelForCausalLM.from_pretrained(ckpt).eval()
-    eot = tok.convert_tokens_to_ids("<|im_end|>")
+    eot: int = tok.convert_tokens_to_ids("<|im_end|>")  # type: ignore[assignment]
     assert tok.eos_token == "<|im_end|>" and "<|im_start|>" in tok.chat_template
     assert GenerationConfig.from_pretrained(ckpt).eos_token_id[0] == eot == model.config.eos_token_id
     probs = []
@@ -45,7 +45,7 @@ def test_overfits_and_learns_to_stop(tiny_llama: Path, lima_file: Path, dev_file
         ids = torch.tensor([tok.apply_chat_template(messages, tokenize=True, return_dict=False)])
         with torch.no_grad():
             p = model(ids).logits.softmax(-1)[0]
-        ends = (ids[0] == eot).nonzero().flatten().tolist()[1::2]  # the EOT after each assistant turn
+        ends = torch.nonzero(torch.eq(ids[0], eot)).flatten().tolist()[1::2]  # the EOT after each assistant turn
         probs += [float(p[i - 1, eot]) for i in ends]
     assert len(probs) == 7 and min(probs) > 0.9, probs
 

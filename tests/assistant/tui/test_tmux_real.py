@@ -71,7 +71,7 @@ def status_line(screen: str) -> str:
 
 def test_chat_in_tmux_streams_and_remembers(tmux: Tmux, assistant_home: Path) -> None:
     env = f"ASSISTANT_HOME={assistant_home} ASSISTANT_SHARED_CACHE={os.environ['ASSISTANT_SHARED_CACHE']}"
-    command = f"env {env} {ASSISTANT} chat --temperature 0 --max-tokens 24; echo APP-EXITED-$?; sleep 60"
+    command = f"env {env} {ASSISTANT} chat --temperature 0 --max-tokens 16 --ctx-size 1024; echo APP-EXITED-$?; sleep 60"
     tmux.start(command)
     tmux.wait(lambda s: "Message (Enter sends" in s, 30, "the first paint")
     tmux.wait(lambda s: "CPU" in status_line(s) or "CUDA" in status_line(s) or "Metal" in status_line(s), 120,

@@ -1,0 +1,169 @@
+"""The bodies of the ``assistant eval`` subcommands (click definitions: assistant/commands/eval_cmd.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.eval.runs import eval_dir, slug
+from models.errors import AssistantError
+
+_SAMPLING = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
+
+
+class _Bar:
+    """A progress bar on stderr, one step per reply."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __call__(self, row: dict[str, Any] | None, n: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True,
+                                         item_show_func=lambda r: str(r["id"]) if r else "")
+            self.bar.__enter__()
+            self.bar.render_progress()
+        if row is not None:
+            self.bar.update(1, row)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def start_llama(model: str | None, kw: dict[str, Any]) -> tuple[Any, Any]:
+    """(engine, resolved model) with llama.cpp's log sent to the log file."""
+    from assistant.eval.compat import fix_penalties_signature
+    from assistant.options import session_config
+    from assistant.runtime import start_engine
+
+    fix_penalties_signature()
+    cfg = session_config({**kw, "model": model})
+    return start_engine(cfg), cfg.model
+
+
+def generate_command(kw: dict[str, Any]) -> None:
+    from assistant.eval.generate import lima_params, model_record, run_generation
+    from assistant.eval.promptset import load_prompts
+    from assistant.eval.reports import generation_report
+    from assistant.eval.stats import format_table, run_stats
+    from assistant.eval.runs import load_generations
+
+    prompts = load_prompts(kw["prompts"])  # a bad file fails before the model loads
+    params = lima_params(**{k: kw.get(k) for k in _SAMPLING})
+    engine, resolved = start_llama(kw.get("model"), kw)
+    out = kw.get("out") or eval_dir() / f"{slug(resolved.name)}--{slug(Path(kw['prompts']).stem)}"
+    out = Path(out).expanduser().resolve()
+    provenance = resolved.manifest.provenance if resolved.manifest else None
+    bar = _Bar(f"{resolved.name}")
+    try:
+        meta = run_generation(engine, prompts, out, params=params, model=model_record(engine, resolved),
+                              provenance=provenance, system=kw.get("system"), label=kw.get("label"), progress=bar)
+    except KeyboardInterrupt:
+        bar.close()
+        raise AssistantError(f"Stopped; the replies so far are in {out}. Run the same command again to continue.",
+                             exit_code=130) from None
+    finally:
+        bar.close()
+        engine.close()
+    report = generation_report(out)
+    click.echo(format_table([run_stats(load_generations(out))]))
+    state = "complete" if meta["complete"] else "unfinished"
+    click.echo(f"{meta['replies']} replies ({state}) in {out}; report: {report}")
+
+
+def stats_command(runs: list[Path], as_json: bool) -> None:
+    from assistant.eval.runs import load_generations
+    from assistant.eval.stats import format_table, run_stats
+
+    all_stats = [run_stats(load_generations(r)) for r in runs]
+    if as_json:
+        click.echo(json.dumps({"runs": all_stats}, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_table(all_stats))
+
+
+def compare_command(kw: dict[str, Any]) -> None:
+    from assistant.eval.compare import CompareRun
+    from assistant.eval.compare_report import bars, write_compare_report
+
+    run = CompareRun.create(kw["run_a"], kw["run_b"], kw.get("out"), seed=kw.get("seed") or 0)
+    if kw.get("judge_model"):
+        from assistant.eval.judge import run_judge
+
+        engine, resolved = start_llama(kw["judge_model"], {"ctx_size": kw.get("ctx_size"), "threads": kw.get("threads")})
+        bar = _Bar(f"judge {resolved.name}")
+        try:
+            bar(None, 0, len(run.pending(f"model:{resolved.name}")))
+            run_judge(engine, run, resolved.name, progress=lambda n, total: bar({"id": n}, n, total))
+        finally:
+            bar.close()
+            engine.close()
+    elif not kw.get("report_only"):
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise AssistantError("The comparison screen needs a terminal; run it in one, or pass --judge MODEL or --report-only.")
+        from assistant.eval.compare_app import CompareApp
+
+        CompareApp(run).run()
+    report = write_compare_report(run)
+    click.echo(bars(run))
+    click.echo(f"{run.meta['summary']}; report: {report}")
+
+
+def dialogue_command(kw: dict[str, Any]) -> None:
+    from assistant.eval.dialogue import DialogueRun
+    from assistant.eval.dialogue_report import bars, write_dialogue_report
+    from assistant.eval.generate import lima_params, settings_of
+    from models.resolve import resolve
+
+    models = list(kw.get("models") or [])
+    if not models:
+        from models.resolve import default_model_name
+
+        models = [default_model_name()]
+    if len(models) > 2:
+        raise AssistantError("Pass one or two models with --model; the protocol compares at most two.")
+    names = [resolve(m).name for m in models]  # unknown names fail before the screen opens
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise AssistantError("The dialogue screen needs a terminal; run `assistant eval dialogue` in one.")
+    out = Path(kw.get("out") or eval_dir() / f"dialogue-{'-vs-'.join(slug(n) for n in names)}").expanduser().resolve()
+    params = lima_params(**{k: kw.get(k) for k in _SAMPLING})
+    run = DialogueRun.create(out, names, settings_of(params, kw.get("system")))
+    by_name = dict(zip(names, models))
+
+    def factory(name: str) -> Any:
+        engine, _ = start_llama(by_name.get(name, name), kw)
+        return engine
+
+    from assistant.eval.dialogue_app import DialogueApp
+
+    app = DialogueApp(run, factory, params, kw.get("system"))
+    try:
+        app.run()
+    finally:
+        for engine in app.engines.values():
+            engine.close()
+    report = write_dialogue_report(run)
+    click.echo(bars(run))
+    click.echo(f"{run.summary()}; report: {report}")
+
+
+def report_command(runs: list[Path], dirs: list[Path]) -> None:
+    from assistant.eval.reports import listing, rewrite_report
+    from assistant.eval.runs import list_runs
+
+    if runs:
+        for folder in runs:
+            click.echo(rewrite_report(Path(folder).expanduser()))
+        return
+    roots = [eval_dir(), Path.cwd() / "runs", *dirs]
+    found = list_runs(roots)
+    if not found:
+        click.echo(f"No eval runs yet under {', '.join(str(r) for r in roots)}; start one with `assistant eval generate`.")
+        return
+    click.echo(listing(found))

@@ -1,0 +1,70 @@
+"""The history database's schema, as ``PRAGMA user_version`` migrations (see assistant/history.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each entry takes the schema from version i to i + 1; never edit a shipped entry, append one.
+MIGRATIONS: list[str] = [
+    # 1: conversations and messages
+    """
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        model TEXT,
+        system TEXT,
+        params TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL DEFAULT '',
+        model TEXT,
+        created REAL NOT NULL,
+        finish_reason TEXT,
+        stats TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX messages_conversation ON messages(conversation_id, id);
+    CREATE INDEX messages_parent ON messages(parent_id);
+    CREATE INDEX conversations_updated ON conversations(updated);
+    """,
+    # 2: interrupted replies, the selected branch, full-text search
+    """
+    ALTER TABLE messages ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN leaf_id INTEGER;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;
+    CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    END;
+    CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (``sqlite3.complete_statement`` keeps trigger bodies whole)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
