@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,6 +69,25 @@ class SearchHit:
     snippet: str
 
 
+def _retry_busy(step: Callable[[], None], deadline_s: float = BUSY_TIMEOUT_MS / 1000) -> None:
+    """Run ``step``, retrying while another process holds the lock. Switching a new database to
+    WAL can report "database is locked" without waiting for the busy timeout (SQLite takes an
+    exclusive lock for it and skips the busy handler), so two programs opening a fresh history
+    at the same moment would otherwise race."""
+    deadline = time.monotonic() + deadline_s
+    delay = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def default_path() -> Path:
     return data_dir() / HISTORY_FILE
 
@@ -105,10 +124,10 @@ class History:
                                        check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+            _retry_busy(self._set_wal)
+            _retry_busy(self._migrate)
         except sqlite3.DatabaseError as exc:
             raise AssistantError(
                 f"Cannot open the history database {self.path} ({exc}); move it aside to start a new history."
@@ -136,6 +155,10 @@ class History:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _set_wal(self) -> None:
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            self._db.execute("PRAGMA journal_mode = WAL")
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -128,11 +128,12 @@ class Repl(SlashCommands):
         return handler(arg) is not False
 
     @contextlib.contextmanager
-    def _sigint_cancels(self) -> Iterator[None]:
-        """While a reply streams, Ctrl+C stops it (a second Ctrl+C interrupts at once), and SIGTERM
-        or a closed terminal (SIGHUP) exit through the session, which saves the reply so far."""
+    def _signals_stop_the_reply(self) -> Iterator[list[int]]:
+        """While a reply streams, Ctrl+C stops it (a second Ctrl+C interrupts at once). SIGTERM and a
+        closed terminal (SIGHUP) stop it too, and the program exits once the reply is saved."""
+        exit_signals: list[int] = []
         if threading.current_thread() is not threading.main_thread():
-            yield
+            yield exit_signals
             return
         pressed = 0
 
@@ -144,22 +145,27 @@ class Repl(SlashCommands):
             self.session.cancel()
 
         def on_exit(signum: int, frame: Any) -> None:
-            raise SystemExit(128 + signum)
+            if exit_signals:  # asked twice: go now (the stream is closed on the way out, which saves it)
+                raise SystemExit(128 + signum)
+            exit_signals.append(signum)
+            self.session.cancel()
 
         handlers = {signal.SIGINT: on_sigint, signal.SIGTERM: on_exit}
         if hasattr(signal, "SIGHUP"):
             handlers[signal.SIGHUP] = on_exit
         previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
         try:
-            yield
+            yield exit_signals
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def stream(self, chunks: Iterator[Chunk]) -> None:
+    def stream(self, chunks: Generator[Chunk, None, None]) -> None:
         wrote = False
+        exit_signals: list[int] = []
         try:
-            with self._sigint_cancels():
+            # closing(): however the loop ends, the session's stream is closed (and the reply saved) here
+            with self._signals_stop_the_reply() as exit_signals, contextlib.closing(chunks):
                 for chunk in chunks:
                     if chunk.text:
                         self.out.write(chunk.text)
@@ -179,6 +185,8 @@ class Repl(SlashCommands):
         if dropped:
             n_ctx = self.session.last_stats.get("n_ctx") or "the"
             self.notice(f"{dropped} oldest turn{'s' if dropped != 1 else ''} left out to fit the {n_ctx}-token context")
+        if exit_signals:
+            raise SystemExit(128 + exit_signals[0])
 
 
 def real_loader(flags: dict[str, Any]) -> Loader:

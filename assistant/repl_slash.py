@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ class SlashCommands:
     def notice(self, text: str) -> None:
         raise NotImplementedError
 
-    def stream(self, chunks: Iterator[Chunk]) -> None:
+    def stream(self, chunks: Generator[Chunk, None, None]) -> None:
         raise NotImplementedError
 
     def cmd_help(self, arg: str) -> None:

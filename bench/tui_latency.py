@@ -97,6 +97,7 @@ async def run_app(engine: Any, params: Any, history: Any, probe_box: list[Probe]
     from textual import events
 
     from assistant.tui.app import ChatApp
+    from assistant.tui.widgets.prompt import PromptInput
 
     app = ChatApp(history=history, engine_factory=lambda name: engine, model=engine.info.name, params=params, new=True)
     probe = Probe(app)
@@ -104,7 +105,7 @@ async def run_app(engine: Any, params: Any, history: Any, probe_box: list[Probe]
     async with app.run_test(size=(100, 30)) as pilot:
         while app.host.inner is None:
             await asyncio.sleep(0.01)
-        prompt = app.query_one("#prompt")
+        prompt = app.query_one(PromptInput)
         prompt.load_text(PROMPT)
         probe.watch_reply = True
         await pilot.press("enter")
@@ -149,8 +150,11 @@ def main() -> None:
 
     history = History(Path(os.environ["ASSISTANT_HOME"]) / "bench-history.sqlite3")
 
+    def no_engine(name: str | None) -> Any:
+        raise AssertionError("the first-paint app loads no model")
+
     async def first_paint() -> float:
-        app = ChatApp(history=history, engine_factory=lambda name: None, model="-", params=GenerationParams(),
+        app = ChatApp(history=history, engine_factory=no_engine, model="-", params=GenerationParams(),
                       load_model=False)
         probe = Probe(app)
         async with app.run_test(size=(100, 30)) as pilot:
@@ -173,6 +177,7 @@ def main() -> None:
     latencies = [x * 1000 for x in probe_box[-1].latencies]
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     ratio = app_result["app_tokens_per_second"] / engine_tps
+    assert engine.info is not None
     runs = ", ".join(f"{r['tokens_per_second']:.1f}" for r in alone_runs)
     print(f"model: {engine.info.name} ({engine.info.backend}), reply: {app_result['tokens']} tokens (ignore_eos)")
     print(f"first paint after start: {first:.3f} s (target < 0.5 s)")

@@ -48,10 +48,10 @@ def build(gguf_path: Path, target: Path, *, dtype: str = "float32") -> Path:
     return target
 
 
-def cached(gguf_path: Path, *, dtype: str = "float32") -> Path:
-    """The HF folder for ``gguf_path`` in the shared cache, built on first use."""
+def cached(gguf_path: Path, *, dtype: str = "float32", root: Path | None = None) -> Path:
+    """The HF folder for ``gguf_path`` in the shared cache (or ``root``), built on first use."""
     digest = sha256_file(gguf_path)
-    target = shared_cache_dir() / f"hf-{digest[:16]}-{dtype}" / gguf_path.stem
+    target = (root or shared_cache_dir()) / f"hf-{digest[:16]}-{dtype}" / gguf_path.stem
     if (target / "config.json").is_file():
         return target
     ensure_dir(target.parent)

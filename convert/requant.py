@@ -56,17 +56,7 @@ def with_metadata(src: Path, dst: Path, *, template: str | None, params: dict[st
     alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
     if alignment is not None:
         writer.data_alignment = int(alignment.contents())
-    copy_with_new_metadata(reader, writer, new, [])
-    for key, details in new.items():  # keys the source did not have
-        writer.add_key_value(key, details.value, details.type)
-    for tensor in reader.tensors:
-        writer.add_tensor_info(tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes, tensor.tensor_type)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for tensor in reader.tensors:
-        writer.write_tensor_data(tensor.data, tensor_endianess=reader.endianess)
-    writer.close()
+    copy_with_new_metadata(reader, writer, new, [])  # metadata, then every tensor, then close
     return dst
 
 

@@ -43,6 +43,8 @@ def describe(given: str, location: str | None = None) -> BaseSpec:
                 f"The base folder {path} has no config.json; pass a Hugging Face checkpoint folder (config.json + safetensors)."
             )
         return BaseSpec(given, "hf", str(path.resolve()))
+    if where.endswith(".gguf"):
+        raise FinetuneError(f"The base file {path} does not exist; pass an existing .gguf file or a model name.")
     parts = where.split("/")
     if len(parts) == 2 and all(parts) and not where.startswith((".", "~", "/")):
         return BaseSpec(given, "hub", where)

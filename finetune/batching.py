@@ -72,25 +72,23 @@ def plan_step(
 @dataclass
 class Batch:
     input_ids: torch.Tensor
-    attention_mask: torch.Tensor | None  # None when nothing is padded
     labels: torch.Tensor
     tokens: int  # real tokens
     padded: int  # tokens including padding
 
 
 def collate(items: list[Encoded], pad_id: int) -> Batch:
+    """Pad on the right. No attention mask is needed: causal attention alone keeps every real token
+    from seeing a pad (pads come after it), and pad positions carry no label. Without a mask SDPA
+    takes its fused causal kernels instead of materialising a (seq x seq) mask per head."""
     width = max(len(e.input_ids) for e in items)
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)
     labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
     for row, e in enumerate(items):
         n = len(e.input_ids)
         ids[row, :n] = torch.tensor(e.input_ids)
         labels[row, :n] = torch.tensor(e.labels)
-        mask[row, :n] = 1
-    tokens = int(mask.sum())
-    padded = len(items) * width
-    return Batch(ids, None if tokens == padded else mask, labels, tokens, padded)
+    return Batch(ids, labels, sum(len(e.input_ids) for e in items), len(items) * width)
 
 
 def padding_fraction(encoded: list[Encoded], batch_size: int, seed: int, steps: int, world: int, budget: int) -> float:

@@ -38,7 +38,8 @@ class MetricsLog:
         for r in self.rows:
             per_epoch.setdefault(r["epoch"], []).append(r["loss"])
         ends = [max(r["step"] for r in self.rows if r["epoch"] == e) for e in per_epoch]
-        ax.plot(ends, [sum(v) / len(v) for v in per_epoch.values()], "o-", label="epoch mean", linewidth=1.5)
+        style = "o-" if len(per_epoch) <= 30 else "-"
+        ax.plot(ends, [sum(v) / len(v) for v in per_epoch.values()], style, label="epoch mean", linewidth=1.5)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss (assistant tokens)")
         ax.set_title(title, fontsize=10)

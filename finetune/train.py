@@ -98,7 +98,11 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
     eot_id = int(p.tokenizer.convert_tokens_to_ids(p.template.eot))
     rates = add_residual_dropout(model, c.residual_dropout)
     if c.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     model.config.use_cache = False
     model.to(device).train()
     wrapped = distributed.wrap(LabelledLoss(model, c.loss_chunk), decoder_layers(model), sharding, world, device)
@@ -154,10 +158,9 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
                 real = j < len(plan.micro)
                 ids = plan.micro[j] if real else plan.examples[:1]  # every rank runs as many forwards
                 batch = collate([p.encoded[i] for i in ids], pad_id)
-                mask = batch.attention_mask.to(device) if batch.attention_mask is not None else None
                 with distributed.gradient_sync(wrapped, j == plan.n_micro - 1):
                     with torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext():
-                        s, _ = wrapped(batch.input_ids.to(device), mask, batch.labels.to(device))
+                        s, _ = wrapped(batch.input_ids.to(device), None, batch.labels.to(device))
                     (s * (world.size / labelled if real else 0.0)).backward()
                 if real:
                     loss_sum += s.detach().double().cpu()
@@ -201,7 +204,7 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
             if world.main:
                 save_checkpoint(folder, model, _strip(model_sd), p.tokenizer, p.template, eot_id,
                                 p.stats["original_eos"], c, _provenance(p, epoch, step + 1, epoch_losses[epoch], eot_id))
-                write(results, folder, f"{p.spec.given} + {c.recipe}, epoch {epoch}, step {step + 1}")
+                write(results, folder, f"{Path(p.spec.given).name} + {c.recipe}, epoch {epoch}, step {step + 1}")
                 checkpoints.append(str(folder))
                 stopped = sum(r["stopped"] for r in results)
                 bar.write(f"Epoch {epoch}: loss {sum(epoch_losses[epoch]) / len(epoch_losses[epoch]):.4f}; "
@@ -212,7 +215,7 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
             if step + 1 < total:
                 save_resume_state(step + 1, rng_state(device))
             if metrics:
-                metrics.plot(out / "loss.png", f"{p.spec.given} + {c.recipe}: {len(p.encoded)} examples")
+                metrics.plot(out / "loss.png", f"{Path(p.spec.given).name} + {c.recipe}: {len(p.encoded)} examples")
     bar.close()
     completed = stop == total
     if completed and world.main and (out / "state").exists():

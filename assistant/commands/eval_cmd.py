@@ -118,11 +118,13 @@ def report(runs: tuple[Path, ...], dirs: tuple[Path, ...]) -> None:
 @click.option("--out", type=PathArg, default=Path("runs/lima-mini"), show_default=True, help="Run folder; an unfinished run continues.")
 @click.option("--base", default="gemma3-270m", show_default=True, help="The base model to fine-tune.")
 @click.option("--examples", type=click.IntRange(min=1), default=None, help="Single-turn examples [CPU: 200; GPU: all 1,000].")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs [CPU: 2; GPU: 15, the paper's].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs [CPU: 1; GPU: 15, the paper's].")
 @click.option("--max-length", type=click.IntRange(min=64), default=None, help="Tokens per example [CPU: 512; GPU: 2048].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Examples per step [CPU: 8; GPU: 64].")
 @click.option("--lr", type=float, default=None, help="Peak learning rate [CPU: 1e-4; GPU: 1e-5].")
 @click.option("--lr-end", type=float, default=None, help="Final learning rate [CPU: 1e-5; GPU: 1e-6].")
+@click.option("--dev-tokens", "dev_max_new_tokens", type=click.IntRange(min=1), default=None,
+              help="Tokens of finetune's own dev generations at the checkpoint [CPU: 128; GPU: 256].")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True, help="Reply budget of the generations.")
 @click.option("--quant", default="q8_0", show_default=True, help="Quantization of the converted models.")
 @click.option("--schedule", type=click.Choice(["auto", "cpu", "paper"]), default="auto", show_default=True,

@@ -44,7 +44,7 @@ def stacked_png(path: Path, rows: list[tuple[str, list[Segment]]], title: str, c
         for r, (_, segments) in enumerate(rows):
             left = 0.0
             for i, (name, share) in enumerate(segments):
-                colour = (colours[i] if colours else None) or COLOURS.get(name.split()[-1], None)
+                colour = (colours[i] if colours else None) or COLOURS.get(name.split()[-1])
                 ax.barh(r, share * 100, left=left, color=colour, edgecolor="white",
                         label=name if r == 0 else None)
                 if share >= 0.06:

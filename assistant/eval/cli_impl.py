@@ -51,8 +51,8 @@ def generate_command(kw: dict[str, Any]) -> None:
     from assistant.eval.generate import lima_params, model_record, run_generation
     from assistant.eval.promptset import load_prompts
     from assistant.eval.reports import generation_report
-    from assistant.eval.stats import format_table, run_stats
     from assistant.eval.runs import load_generations
+    from assistant.eval.stats import format_table, run_stats
 
     prompts = load_prompts(kw["prompts"])  # a bad file fails before the model loads
     params = lima_params(**{k: kw.get(k) for k in _SAMPLING})

@@ -118,7 +118,7 @@ def rewrite_report(folder: Path) -> Path:
 
         return write_dialogue_report(DialogueRun.open_existing(folder))
     if kind == "lima-mini":
-        from assistant.eval.lima_mini import write_lima_report
+        from assistant.eval.lima_report import write_lima_report
 
         return write_lima_report(folder)
     return folder / REPORT

@@ -38,7 +38,8 @@ class ChatApp(Tools):
     def __init__(self, *, history: History, engine_factory: EngineFactory, model: str, params: GenerationParams,
                  system: str | None = None, conversation_id: int | None = None, new: bool = False,
                  list_models: Callable[[], list[ModelChoice]] = available_models, load_model: bool = True,
-                 frozen_time: float | None = None, theme_file: Any = None) -> None:
+                 frozen_time: float | None = None, theme_file: Any = None,
+                 overrides: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.history = history
         self.host = EngineHost(engine_factory)
@@ -50,6 +51,7 @@ class ChatApp(Tools):
         self.load_at_start = load_model
         self.frozen_time = frozen_time
         self.theme_file = theme_file
+        self.overrides = overrides or {}  # flags given on the command line win over a saved conversation's
         self.first_paint_at = 0.0
         self._load_theme()
 
@@ -87,6 +89,11 @@ class ChatApp(Tools):
         if conv_id is not None:
             try:
                 self.session.open(conv_id)
+                for name, value in self.overrides.items():
+                    if name == "system":
+                        self.session.set_system(value)
+                    else:
+                        self.session.set_param(name, str(value))
             except AssistantError as exc:
                 self.notify(str(exc), severity="error")
         await self.show_thread()

@@ -101,8 +101,12 @@ class ChatActions(ChatAppBase):
 
     @work(thread=True, group="reply", exit_on_error=False)
     def _generate(self, job: ReplyJob, start: Callable[[], Iterator[Chunk]]) -> None:
+        cancel_sent = False
         try:
             for chunk in start():
+                if job.cancelled and not cancel_sent:  # Esc while the model was still loading
+                    self.session.cancel()
+                    cancel_sent = True
                 if chunk.text and job.push(chunk.text):
                     self.post_message(ReplyText(job))
                 if chunk.finish_reason is not None:
@@ -224,6 +228,7 @@ class ChatActions(ChatAppBase):
         thread = self.session.thread()
         await self.query_one(ChatLog).show(thread, self.branch_map(), self.session.model)
         self.show_title()
+        self.query_one(PromptInput).recall = [m.content for m in thread if m.role == "user"]  # Up recalls
         last = next((m for m in reversed(thread) if m.role == "assistant" and m.stats), None)
         self.status.context_used = int(last.stats.get("context_used", 0)) if last else 0
 

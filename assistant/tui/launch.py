@@ -23,6 +23,14 @@ def make_factory(cfg: Any) -> Any:
     return factory
 
 
+def explicit_flags(flags: dict[str, Any]) -> dict[str, Any]:
+    """The sampling flags and system prompt given on the command line."""
+    from assistant.engine.base import GenerationParams
+
+    keys = (*GenerationParams.SAMPLING_KEYS, "system")
+    return {k: flags[k] for k in keys if flags.get(k) is not None}
+
+
 def conv_model(name: str) -> str | None:
     """The model a conversation was last with, if it still resolves (else the default)."""
     from models.resolve import resolve
@@ -66,7 +74,7 @@ def run_app(flags: dict[str, Any], *, conversation_id: int | None = None, contin
         terminal_on_saved_stderr()
         app = ChatApp(history=history, engine_factory=make_factory(cfg), model=cfg.model.name, params=cfg.params,
                       system=cfg.system, conversation_id=conv.id if conv else None,
-                      theme_file=config_dir() / "tui.json")
+                      theme_file=config_dir() / "tui.json", overrides=explicit_flags(flags))
         try:
             app.run()
         finally:

@@ -25,7 +25,7 @@ PROMPTS = (
 )
 
 
-def llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 512) -> Any:
+def llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 1024) -> Any:
     import llama_cpp
 
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
@@ -117,7 +117,7 @@ def _nll(llm: Any, ids: list[int]) -> float:
 def perplexity(unquantized: Path, quantized: Path, quant: str) -> dict[str, Any]:
     """Perplexity of both files on the held-out passage (tokenized by llama.cpp)."""
     base = llama(unquantized)
-    ids = base.tokenize(HELD_OUT.encode("utf-8"), add_bos=True, special=False)[:512]
+    ids = base.tokenize(HELD_OUT.encode("utf-8"), add_bos=True, special=False)[:1024]
     ppl_base = math.exp(_nll(base, ids))
     del base
     q = llama(quantized)

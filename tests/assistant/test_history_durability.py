@@ -137,3 +137,32 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
             assert all(not m.interrupted and m.content.startswith(f"{tag} answer") for m in msgs
                        if m.role == "assistant")
             assert sum(m.role == "user" for m in msgs) == n
+
+
+OPENER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from assistant.history import History
+
+    db, start_at = Path(sys.argv[1]), float(sys.argv[2])
+    while time.time() < start_at:
+        time.sleep(0.0005)
+    with History(db) as history:  # a database that does not exist yet: switching it to WAL races
+        for _ in range(5):
+            history.create_conversation(model="m")
+""")
+
+
+def test_programs_opening_a_new_history_at_the_same_moment(tmp_path: Path) -> None:
+    script = tmp_path / "opener.py"
+    script.write_text(OPENER)
+    for round_ in range(8):
+        db = tmp_path / f"fresh{round_}.sqlite3"
+        start_at = str(time.time() + 0.5)
+        procs = [subprocess.Popen([sys.executable, str(script), str(db), start_at], stderr=subprocess.PIPE,
+                                  text=True, env=_env(), cwd=REPO) for _ in range(3)]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
+        assert not any("locked" in e for e in errors)
+        with History(db) as h:
+            assert len(h.list_conversations()) == 15

@@ -262,16 +262,20 @@ def test_sigterm_mid_reply_saves_the_text_so_far(tmp_path: Path) -> None:
     import sys
 
     repo = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT], stdout=subprocess.PIPE, text=True, cwd=repo,
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT], stdout=subprocess.PIPE, bufsize=0, cwd=repo,
                             env={**os.environ, "PYTHONPATH": str(repo)})
     assert proc.stdout is not None
-    seen = ""
-    while "w5 " not in seen:  # a few words streamed, well inside the first save interval
-        seen += proc.stdout.read(1)
+    seen = b""
+    while b"w5 " not in seen:  # a few words streamed, well inside the first save interval
+        seen += os.read(proc.stdout.fileno(), 1)
     proc.terminate()
-    rest, _ = proc.communicate(timeout=30)
+    rest = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 128 + signal.SIGTERM
-    printed = (seen + rest).split("]\n", 1)[1]  # after the banner line
+    printed = (seen.decode() + rest).split("]\n", 1)[1]  # after the banner line
     with History() as h:
         reply = h.thread(only_conversation()[0])[-1]
-    assert reply.interrupted and reply.content and reply.content.startswith(printed.strip())
+    # the reply stopped, was saved whole (everything printed, and no more than the next word), then the REPL exited
+    assert "[stopped; the reply so far is saved]" in printed
+    text = printed.split("\n[stopped")[0].strip()
+    assert reply.content.startswith(text) and len(reply.content.split()) <= len(text.split()) + 1
+    assert reply.finish_reason == "cancelled" and not reply.interrupted

@@ -109,13 +109,14 @@ def gemma_tokenizer(folder: Path, keep_model: bool) -> Any:
     return tok
 
 
-def model(folder: Path, arch: str, tok: Any, *, tied: bool = True, seed: int = 0, dtype: str = "float32") -> Path:
+def model(folder: Path, arch: str, tok: Any, *, tied: bool = True, seed: int = 0, dtype: str = "float32",
+          hidden: int = 64, layers: int = 2) -> Path:
     """A random model of ``arch`` sized for the tokenizer, saved with it into ``folder``."""
     import torch
     from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config
 
     n_vocab = len(tok)
-    common: dict[str, Any] = dict(vocab_size=n_vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+    common: dict[str, Any] = dict(vocab_size=n_vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
                                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                                   tie_word_embeddings=tied, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                                   pad_token_id=tok.pad_token_id, initializer_range=0.2)

@@ -80,7 +80,10 @@ def test_micro_batching_does_not_change_the_step(tiny_chatml: Path, lima_file: P
     cfg = ["batch_size=6", "max_length=64", "residual_dropout=0", "lr=1e-3"]
     one = _run(tiny_chatml, lima_file, tmp_path / "one", dev_file, *cfg, "micro_batch_tokens=4096", max_steps=2)
     many = _run(tiny_chatml, lima_file, tmp_path / "many", dev_file, *cfg, "micro_batch_tokens=64", max_steps=2)
+    recompute = _run(tiny_chatml, lima_file, tmp_path / "gc", dev_file, *cfg, "micro_batch_tokens=4096",
+                     "gradient_checkpointing=true", max_steps=2)
     assert many["losses"] == pytest.approx(one["losses"], rel=1e-5)
+    assert recompute["losses"] == pytest.approx(one["losses"], rel=1e-5)
     assert read_metrics(tmp_path / "many")[0]["padding"] < read_metrics(tmp_path / "one")[0]["padding"]
 
 
@@ -113,6 +116,7 @@ def test_bad_input_fails_before_loading_anything(tiny_llama: Path, lima_file: Pa
         (RunArgs(base=str(tiny_llama), data=str(lima_file), out=taken), "already exists and is not empty"),
         (RunArgs(base=str(tiny_llama), data=str(bad), out=tmp_path / "o"), "has 1 bad row(s) (lines 2;"),
         (RunArgs(base=str(tmp_path / "nope"), data=str(lima_file), out=tmp_path / "o"), "Unknown base"),
+        (RunArgs(base="models/m.gguf", data=str(lima_file), out=tmp_path / "o"), "does not exist"),
         (RunArgs(base=str(lima_file), data=str(lima_file), out=tmp_path / "o"), "is not a GGUF file"),
         (RunArgs(base=str(tmp_path), data=str(lima_file), out=tmp_path / "o"), "has no config.json"),
         (RunArgs(base=str(tiny_llama), data=str(lima_file), overrides=["epochs=-1"]), "epochs must be at least 1"),
@@ -124,6 +128,15 @@ def test_bad_input_fails_before_loading_anything(tiny_llama: Path, lima_file: Pa
             run(args, say=lambda _: None)
         assert fragment in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_hub_base_offline_is_one_sentence() -> None:
+    from finetune.base import describe, local_folder
+
+    spec = describe("HuggingFaceTB/SmolLM2-135M")
+    assert spec.kind == "hub"
+    with pytest.raises(FinetuneError, match="is not a local path and the Hub cannot be reached"):
+        local_folder(spec, None)
 
 
 def test_examples_with_no_reply_left_are_an_error(tiny_llama: Path, lima_file: Path, tmp_path: Path) -> None:

@@ -214,8 +214,9 @@ async def test_copy_message_and_code_block(make_app, history) -> None:
         assert app.clipboard == "show code"
 
 
-async def test_help_palette_and_theme(make_app) -> None:
-    app = make_app()
+async def test_help_palette_and_theme(make_app, tmp_path) -> None:
+    theme_file = tmp_path / "config" / "tui.json"
+    app = make_app(theme_file=theme_file)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
@@ -234,9 +235,27 @@ async def test_help_palette_and_theme(make_app) -> None:
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"New chat", "Stop reply", "Regenerate", "Edit prompt", "Copy message", "Copy code block", "Export",
                 "Switch model", "Settings", "Quit"} <= titles
+        app.action_focus_prompt()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Settings")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), what="the palette to open settings")
+        await pilot.press("escape")
         dark = app.current_theme.dark
         await pilot.press("ctrl+t")
         assert app.current_theme.dark is not dark
+        assert json.loads(theme_file.read_text())["theme"] == app.theme
+
+
+async def test_theme_choice_is_remembered(make_app, tmp_path) -> None:
+    theme_file = tmp_path / "tui.json"
+    theme_file.write_text(json.dumps({"theme": "textual-light"}))
+    app = make_app(theme_file=theme_file)
+    async with app.run_test(size=(80, 24)):
+        assert not app.current_theme.dark
+
 
 
 async def test_new_chat_key(make_app, history) -> None:

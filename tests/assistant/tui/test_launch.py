@@ -62,3 +62,51 @@ async def test_first_paint_does_not_wait_for_the_model() -> None:
         release.set()
         await wait_for(pilot, lambda: app.job is None and app.status.state == "idle", what="the reply")
         assert [m.content for m in app.session.thread()] == ["typed while loading", "ready now"]
+
+
+def test_model_choices_list_the_bundled_models() -> None:
+    from assistant.tui.tools import available_models
+    from models.bundled import BUNDLED
+
+    names = [m.name for m in available_models()]
+    assert set(BUNDLED) <= set(names)
+
+
+@pytest.mark.asyncio
+async def test_command_line_flags_win_over_the_saved_conversation() -> None:
+    history = History()
+    conv = history.create_conversation(model="fake-model", system="Old system.", params={"temperature": 1.2},
+                                       title="saved")
+    history.add_message(conv.id, "user", "hello", parent_id=None)
+    engines = FakeEngine(["hi"])
+    engines.load("fake-model")
+    app = ChatApp(history=history, engine_factory=lambda name: engines, model="fake-model",
+                  params=GenerationParams(temperature=0.0), overrides={"temperature": 0.0, "system": "New."})
+    async with app.run_test(size=(80, 24)):
+        assert app.session.conversation is not None and app.session.conversation.id == conv.id
+        assert app.session.params.temperature == 0.0 and app.session.system == "New."
+    saved = history.get_conversation(conv.id)
+    assert saved.params["temperature"] == 0.0 and saved.system == "New."
+
+
+@pytest.mark.asyncio
+async def test_stop_while_the_model_is_still_loading() -> None:
+    release = threading.Event()
+
+    def slow_factory(name: str | None) -> ChatEngine:
+        release.wait(20)
+        engine = FakeEngine(["a b c d e f g h i j k l m n o p"])
+        engine.load(name)
+        return engine
+
+    app = ChatApp(history=History(), engine_factory=slow_factory, model="fake-model", params=GenerationParams())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.status.state.startswith("loading"), what="the loading state")
+        app.query_one("#prompt").load_text("question")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("escape")
+        release.set()
+        await wait_for(pilot, lambda: app.job is None, what="the reply to stop")
+        reply = app.session.thread()[-1]
+        assert reply.finish_reason == "cancelled" and len(reply.content) < len("a b c d e f g h i j k l m n o p")

@@ -1,0 +1,168 @@
+"""LIMA in miniature: fine-tune the offline base model twice (without and with the dialogues),
+convert both to GGUF, generate on 20 held-out prompts, and write one report.
+
+Each step runs as its own ``assistant`` subprocess (finetune, convert, eval generate), so memory
+is returned between steps and each shows its own progress; every step resumes: a finished step
+is skipped, an interrupted fine-tune continues with ``--resume``, generations skip done prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.eval.prompts import LIMA_MINI
+from assistant.eval.runs import now, read_meta, slug, write_meta
+from models.atomic import atomic_open
+from models.errors import AssistantError
+
+# The CPU schedule (stated in the README); "paper" is the LIMA recipe's own defaults in finetune.
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "cpu": {"examples": 200, "epochs": 1, "max_length": 512, "batch_size": 8, "lr": 1e-4, "lr_end": 1e-5,
+            "dev_max_new_tokens": 128},
+    "paper": {"examples": 1000, "epochs": 15, "max_length": 2048, "batch_size": 64, "lr": 1e-5, "lr_end": 1e-6,
+              "dev_max_new_tokens": 256},
+}
+VARIANTS = (("single", False), ("dialogues", True))  # LIMA's 1,000- and 1,030-example models
+
+
+def pick_schedule(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    try:
+        import torch
+
+        return "paper" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def make_subset(data: Path, out: Path, examples: int, seed: int = 0) -> dict[str, Any]:
+    """``examples`` single-turn rows (a seeded sample, in file order) plus every dialogue."""
+    try:
+        lines = [x for x in Path(data).expanduser().read_text(encoding="utf-8").splitlines() if x.strip()]
+        rows = [json.loads(x) for x in lines]
+    except FileNotFoundError:
+        raise AssistantError(f"The LIMA data {data} does not exist; pass --data PATH/train.jsonl.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AssistantError(f"{data} is not JSONL ({exc}); pass LIMA's train.jsonl.") from exc
+    if not all(isinstance(r, dict) and isinstance(r.get("conversations"), list) for r in rows):
+        raise AssistantError(f"{data} is not in LIMA's layout (a 'conversations' list per row); pass LIMA's train.jsonl.")
+    single = [i for i, r in enumerate(rows) if len(r["conversations"]) <= 2 and r.get("source") != "multi_turn"]
+    single_set = set(single)
+    dialogues = [i for i in range(len(rows)) if i not in single_set]
+    chosen = sorted(random.Random(seed).sample(single, min(examples, len(single))))
+    keep = chosen + dialogues
+    with atomic_open(out) as fh:
+        for i in keep:
+            fh.write(lines[i] + "\n")
+    return {"source": str(Path(data).expanduser().resolve()), "rows": len(rows), "single_turn": len(chosen),
+            "dialogues": len(dialogues), "file": str(out), "seed": seed}
+
+
+def dev_prompts(out: Path) -> Path:
+    """The held-out prompts finetune can read as dev prompts (its format takes single-turn rows)."""
+    rows = [json.loads(x) for x in LIMA_MINI.read_text(encoding="utf-8").splitlines() if x.strip()]
+    with atomic_open(out) as fh:
+        for r in rows:
+            if "prompt" in r:
+                fh.write(json.dumps({k: r[k] for k in ("id", "prompt", "system") if k in r}, ensure_ascii=False) + "\n")
+    return out
+
+
+def run_step(meta: dict[str, Any], folder: Path, name: str, argv: list[str]) -> None:
+    """Run ``python -m assistant ARGV``, time it, and record it in run.json."""
+    click.echo(f"\n== {name}: assistant {' '.join(argv)}", err=True)
+    started = time.perf_counter()
+    code = subprocess.call([sys.executable, "-m", "assistant", *argv])
+    seconds = time.perf_counter() - started
+    step = meta.setdefault("steps", {}).setdefault(name, {})
+    step["seconds"] = step.get("seconds", 0.0) + seconds
+    step["argv"] = argv
+    if code:
+        step["status"] = f"failed (exit {code})"
+        write_meta(folder, meta)
+        raise AssistantError(f"The step '{name}' failed (exit code {code}); its messages are above. "
+                             "Run the same command again to continue.", exit_code=code)
+    step["status"] = "done"
+    step["finished"] = now()
+    write_meta(folder, meta)
+
+
+def final_checkpoint(run_dir: Path, epochs: int) -> Path | None:
+    ckpt = run_dir / f"epoch-{epochs:02d}"
+    return ckpt if (ckpt / "config.json").is_file() else None
+
+
+def finetune_argv(meta: dict[str, Any], run_dir: Path, dialogues: bool, dev: Path) -> list[str]:
+    s = meta["schedule"]
+    if (run_dir / "state" / "trainer.pt").is_file():
+        return ["finetune", "--resume", str(run_dir)]
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # started but saved nothing resumable: start again
+    return ["finetune", "--base", meta["base"], "--data", meta["data"]["file"], "--out", str(run_dir),
+            "--dialogues" if dialogues else "--no-dialogues", "--dev", str(dev),
+            f"epochs={s['epochs']}", f"lr={s['lr']}", f"lr_end={s['lr_end']}", f"batch_size={s['batch_size']}",
+            f"max_length={s['max_length']}", f"save_epochs={s['epochs']}", f"dev_max_new_tokens={s['dev_max_new_tokens']}"]
+
+
+def lima_mini_command(kw: dict[str, Any]) -> None:
+    from assistant.eval.lima_report import write_lima_report
+    from models.store import Store
+
+    out = Path(kw["out"]).expanduser().resolve()
+    schedule_name = pick_schedule(kw["schedule"])
+    schedule = dict(SCHEDULES[schedule_name])
+    for key in ("examples", "epochs", "max_length", "batch_size", "lr", "lr_end", "dev_max_new_tokens"):
+        if kw.get(key) is not None:
+            schedule[key] = kw[key]
+    if (out / "run.json").exists():
+        meta = read_meta(out)
+        if meta.get("kind") != "lima-mini":
+            raise AssistantError(f"{out} holds another kind of run; pass another --out.")
+        if meta["schedule"] != schedule or meta["base"] != kw["base"]:
+            raise AssistantError(f"{out} was started with another schedule or base ({meta['schedule']}); "
+                                 "pass the same options to continue it, or another --out.")
+    else:
+        meta = {"kind": "lima-mini", "created": now(), "base": kw["base"], "schedule": schedule,
+                "schedule_name": schedule_name, "quant": kw["quant"], "max_tokens": kw["max_tokens"],
+                "names": {v: f"{slug(out.name)}-{v}-{kw['quant']}" for v, _ in VARIANTS}}
+    out.mkdir(parents=True, exist_ok=True)
+    meta["data"] = make_subset(Path(kw["data"]), out / "data" / "train-subset.jsonl", int(schedule["examples"]))
+    dev = dev_prompts(out / "data" / "dev_prompts.jsonl")
+    write_meta(out, meta)
+    click.echo(f"LIMA in miniature ({schedule_name} schedule): {meta['data']['single_turn']} single-turn examples + "
+               f"{meta['data']['dialogues']} dialogues, {schedule['epochs']} epoch{'s' if schedule['epochs'] != 1 else ''}, max length {schedule['max_length']}, "
+               f"batch {schedule['batch_size']}, lr {schedule['lr']:g} -> {schedule['lr_end']:g}; folder {out}", err=True)
+    if kw.get("dry_run"):
+        for variant, dialogues in VARIANTS:
+            click.echo("assistant " + " ".join(finetune_argv(meta, out / f"finetune-{variant}", dialogues, dev)
+                                              if not (out / f"finetune-{variant}").exists() else ["finetune", "..."]))
+        return
+    for variant, dialogues in VARIANTS:
+        run_dir = out / f"finetune-{variant}"
+        if final_checkpoint(run_dir, schedule["epochs"]) is None:
+            run_step(meta, out, f"finetune-{variant}", finetune_argv(meta, run_dir, dialogues, dev))
+        ckpt = final_checkpoint(run_dir, schedule["epochs"])
+        if ckpt is None:
+            raise AssistantError(f"Fine-tuning finished without {run_dir}/epoch-{schedule['epochs']:02d}; see its messages above.")
+        name = meta["names"][variant]
+        step = meta.get("steps", {}).get(f"convert-{variant}", {})
+        if not (step.get("status") == "done" and Store().has(name)):
+            argv = ["convert", str(ckpt), "--quant", meta["quant"], "--name", name]
+            run_step(meta, out, f"convert-{variant}", argv + (["--force"] if Store().has(name) else []))
+    models = [("base", meta["base"]), *((v, meta["names"][v]) for v, _ in VARIANTS)]
+    for label, model in models:
+        run_step(meta, out, f"generate-{label}", ["eval", "generate", "--model", model, "--prompts", str(LIMA_MINI),
+                                                 "--out", str(out / f"gen-{label}"), "--label", label,
+                                                 "-n", str(meta["max_tokens"]), "--ctx-size", "2048"])
+    report = write_lima_report(out)
+    click.echo(f"Report: {report}")

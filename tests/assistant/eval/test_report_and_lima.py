@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import cli
+from assistant.eval.compare import CompareRun
+from assistant.eval.lima_mini import dev_prompts, make_subset
+from assistant.eval.promptset import load_prompts
+from assistant.eval.reports import generation_report
+from assistant.eval.runs import eval_dir
+from models.errors import AssistantError
+from tests.assistant.eval.conftest import reply, write_run
+
+
+def test_report_lists_past_runs_and_rewrites_them(two_runs: tuple[Path, Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # ./runs is listed too
+    mine = write_run(eval_dir() / "gamma--set", "gamma", [reply("1", "ok")])
+    cmp = CompareRun.create(*two_runs, out=tmp_path / "runs" / "cmp")
+    cmp.record(cmp.pairs[0], "tie")
+    res = CliRunner().invoke(cli, ["eval", "report", "--dir", str(tmp_path / "runs")])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].split()[:4] == ["UPDATED", "KIND", "MODELS", "SUMMARY"]
+    body = "\n".join(lines[1:])
+    assert "gamma" in body and "alpha vs beta" in body and str(mine.resolve()) in body
+    assert len(lines) == 1 + 4  # gamma, alpha, beta and the comparison
+    res = CliRunner().invoke(cli, ["eval", "report", str(cmp.folder), str(mine)])
+    assert res.exit_code == 0, res.output
+    assert (cmp.folder / "report.md").is_file() and (mine / "report.md").is_file()
+    assert "1/6 judged" in json.loads((cmp.folder / "run.json").read_text())["summary"]
+
+
+def test_report_with_no_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["eval", "report"])
+    assert res.exit_code == 0 and "No eval runs yet" in res.output
+
+
+def test_generation_report_quotes_replies(make_run: Callable[..., Path]) -> None:
+    run = make_run("m", [reply("1", "# not a heading\n\n```\ncode", "length", tokens=9)])
+    text = generation_report(run).read_text()
+    assert "> # not a heading" in text and "**m** (length, 9 tokens)" in text
+    assert "| hit the token limit | 100% (1) |" in text
+
+
+def test_subset_for_the_miniature(lima_train: Path, tmp_path: Path) -> None:
+    info = make_subset(lima_train, tmp_path / "sub.jsonl", 200)
+    rows = [json.loads(x) for x in (tmp_path / "sub.jsonl").read_text().splitlines()]
+    assert (info["single_turn"], info["dialogues"], info["rows"]) == (200, 29, 1029)
+    assert len(rows) == 229 and sum(len(r["conversations"]) > 2 for r in rows) == 29
+    again = make_subset(lima_train, tmp_path / "sub2.jsonl", 200)  # seeded: the same rows
+    assert (tmp_path / "sub2.jsonl").read_bytes() == (tmp_path / "sub.jsonl").read_bytes() and again["seed"] == 0
+
+
+def test_subset_errors(tmp_path: Path) -> None:
+    with pytest.raises(AssistantError, match="does not exist"):
+        make_subset(tmp_path / "none.jsonl", tmp_path / "o.jsonl", 5)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": []}\n')
+    with pytest.raises(AssistantError, match="not in LIMA's layout"):
+        make_subset(bad, tmp_path / "o.jsonl", 5)
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_dev_prompts_are_the_single_turn_eval_prompts(tmp_path: Path) -> None:
+    path = dev_prompts(tmp_path / "dev.jsonl")
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(rows) == 18 and all(set(r) <= {"id", "prompt", "system"} for r in rows)
+    assert [p.id for p in load_prompts(path).prompts] == [r["id"] for r in rows]
+
+
+def test_lima_mini_dry_run_states_the_plan(lima_train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mini"
+    res = CliRunner().invoke(cli, ["eval", "lima-mini", "--data", str(lima_train), "--out", str(out),
+                                   "--schedule", "cpu", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "200 single-turn examples + 29 dialogues, 1 epoch, max length 512, batch 8, lr 0.0001 -> 1e-05" in res.output
+    cmds = [line for line in res.output.splitlines() if line.startswith("assistant finetune")]
+    assert len(cmds) == 2 and "--no-dialogues" in cmds[0] and "--dialogues" in cmds[1]
+    assert "epochs=1" in cmds[0] and "save_epochs=1" in cmds[0] and "batch_size=8" in cmds[0]
+    res = CliRunner().invoke(cli, ["eval", "lima-mini", "--data", str(lima_train), "--out", str(out),
+                                   "--schedule", "cpu", "--epochs", "3", "--dry-run"])
+    assert res.exit_code == 1 and "another schedule" in str(res.exception)
+
+
+@pytest.mark.slow
+def test_lima_mini_tiny_end_to_end(lima_train: Path, tmp_path: Path) -> None:
+    """The whole loop on a tiny schedule (minutes on 2 cores): finetune x2, convert x2, generate x3, report."""
+    from tests.assistant.cli_helpers import run_cli
+
+    out = tmp_path / "mini"
+    done = run_cli("eval", "lima-mini", "--data", str(lima_train), "--out", str(out), "--schedule", "cpu",
+                   "--examples", "8", "--epochs", "1", "--max-length", "128", "--batch-size", "4", "--max-tokens", "16",
+                   timeout=3600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert "| base |" in report or "base" in report
+    for label in ("base", "single", "dialogues"):
+        assert (out / f"gen-{label}" / "generations.jsonl").read_text().count("\n") == 20
