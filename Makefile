@@ -49,6 +49,11 @@ test-gpu: install-dev
 bench: install-dev
 	$(PY) bench/chat_throughput.py
 
+# LIMA in miniature (README, "Evaluating models"): finetune x2, convert x2, generate x3, one report.
+# LIMA_MINI_ARGS changes the schedule, e.g. LIMA_MINI_ARGS="--examples 32 --max-length 256".
+lima-mini: install-dev
+	$(VENV)/bin/assistant eval lima-mini --data ../shared/data/lima/train.jsonl --out runs/lima-mini $(LIMA_MINI_ARGS)
+
 lint: install-dev
 	$(VENV)/bin/ruff check assistant models convert finetune tests bench
 	$(VENV)/bin/mypy

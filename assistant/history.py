@@ -15,17 +15,18 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.history_schema import MIGRATIONS, SCHEMA_VERSION, _statements
+from assistant.history_schema import MIGRATIONS, SCHEMA_VERSION, _retry_busy, _statements, fts_query
 from models.errors import AssistantError
 from models.paths import data_dir, ensure_dir
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Conversation", "History", "MessageRecord", "SearchHit", "_statements"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Conversation", "History", "MessageRecord", "SearchHit", "_statements",
+           "fts_query"]
 
 HISTORY_FILE = "history.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -69,25 +70,6 @@ class SearchHit:
     snippet: str
 
 
-def _retry_busy(step: Callable[[], None], deadline_s: float = BUSY_TIMEOUT_MS / 1000) -> None:
-    """Run ``step``, retrying while another process holds the lock. Switching a new database to
-    WAL can report "database is locked" without waiting for the busy timeout (SQLite takes an
-    exclusive lock for it and skips the busy handler), so two programs opening a fresh history
-    at the same moment would otherwise race."""
-    deadline = time.monotonic() + deadline_s
-    delay = 0.005
-    while True:
-        try:
-            step()
-            return
-        except sqlite3.OperationalError as exc:
-            busy = "locked" in str(exc) or "busy" in str(exc)
-            if not busy or time.monotonic() > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-
-
 def default_path() -> Path:
     return data_dir() / HISTORY_FILE
 
@@ -101,14 +83,6 @@ def _message(row: sqlite3.Row) -> MessageRecord:
     return MessageRecord(row["id"], row["conversation_id"], row["parent_id"], row["role"], row["content"],
                          row["model"], row["created"], row["finish_reason"], json.loads(row["stats"] or "{}"),
                          bool(row["interrupted"]))
-
-
-def fts_query(text: str) -> str:
-    """Each word as a quoted FTS5 string (so punctuation is not syntax); the last one as a prefix."""
-    words = [w.replace('"', '""') for w in text.split()]
-    if not words:
-        return ""
-    return " ".join(f'"{w}"' for w in words[:-1]) + (" " if len(words) > 1 else "") + f'"{words[-1]}"*'
 
 
 class History:

@@ -1,8 +1,11 @@
-"""The history database's schema, as ``PRAGMA user_version`` migrations (see assistant/history.py)."""
+"""The history database's schema (``PRAGMA user_version`` migrations), the busy retry used when
+opening it, and the FTS5 query builder (see assistant/history.py)."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
 
 # Each entry takes the schema from version i to i + 1; never edit a shipped entry, append one.
 MIGRATIONS: list[str] = [
@@ -68,3 +71,30 @@ def _statements(script: str) -> list[str]:
     if buf.strip():
         out.append(buf.strip())
     return out
+
+
+def fts_query(text: str) -> str:
+    """Each word as a quoted FTS5 string (so punctuation is not syntax); the last one as a prefix."""
+    words = [w.replace('"', '""') for w in text.split()]
+    if not words:
+        return ""
+    return " ".join(f'"{w}"' for w in words[:-1]) + (" " if len(words) > 1 else "") + f'"{words[-1]}"*'
+
+
+def _retry_busy(step: Callable[[], None], deadline_s: float = 30.0) -> None:
+    """Run ``step``, retrying while another process holds the lock. Switching a new database to
+    WAL can report "database is locked" without waiting for the busy timeout (SQLite takes an
+    exclusive lock for it and skips the busy handler), so two programs opening a fresh history
+    at the same moment would otherwise race."""
+    deadline = time.monotonic() + deadline_s
+    delay = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)

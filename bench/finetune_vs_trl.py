@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -94,7 +95,8 @@ def variant_trl(folder: Path, data: Path, work: Path, args: argparse.Namespace) 
 
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tok,
                          callbacks=[Clock()])
-    lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
+    dataset: Any = trainer.train_dataset
+    lengths = [len(x) for x in dataset["input_ids"]]
     trainer.train()
     peak = _rss_max()
     used = min(len(lengths), args.steps * args.batch)

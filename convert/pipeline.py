@@ -80,6 +80,8 @@ def convert(opts: ConvertOptions, log: Log = print) -> ConvertResult:
     name = None if opts.out else validate_name(opts.name or default_name(opts.src, quant))
     if name and Store().has(name) and not opts.overwrite:
         raise ConvertError(f"A model named {name!r} already exists; pick another --name, or pass --force to replace it.")
+    if opts.out and Path(opts.out).expanduser().exists() and not opts.overwrite:
+        raise ConvertError(f"{opts.out} exists; pass --force to replace it or choose another --out.")
     dest_dir = ensure_dir(Path(opts.out).expanduser().resolve().parent if opts.out else models_dir())
     work = Path(tempfile.mkdtemp(prefix=".convert-", dir=dest_dir))
     try:

@@ -136,7 +136,8 @@ def _pick(cands: list[PreTokenizer], ignore_merges: bool, clean: bool | None) ->
         )
 
     fitting = [k for k in cands if fits(k)]
-    return (fitting or cands or [None])[0]
+    best = fitting or cands
+    return best[0] if best else None
 
 
 PROBES = (

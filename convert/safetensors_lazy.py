@@ -1,7 +1,8 @@
 """Tensors read lazily from one or many ``.safetensors`` shards.
 
 The header of every shard is parsed (and checked against the file size) up front; a tensor's data
-is read only when asked for, from a memory map, so converting holds one tensor at a time in memory.
+is read only when asked for (a plain read, not a memory map, so pages of tensors already written do
+not stay in the process), so converting holds one tensor at a time in memory.
 numpy has no bfloat16, so bf16 data comes back as its raw ``uint16`` bits with ``dtype='bf16'``
 noted beside it; :func:`to_float32` widens it exactly.
 """
@@ -95,7 +96,6 @@ class LazyTensors:
         for shard in shards:
             for ref in read_header(shard):
                 self.refs[ref.name] = ref
-        self._maps: dict[Path, np.memmap] = {}
 
     def __contains__(self, name: str) -> bool:
         return name in self.refs
@@ -104,19 +104,20 @@ class LazyTensors:
         return list(self.refs)
 
     def load(self, name: str) -> np.ndarray:
-        """The tensor's data as stored (bf16 as uint16 bits), read through a memory map."""
+        """The tensor's data as stored (bf16 as uint16 bits), in a fresh array."""
         ref = self.refs[name]
-        mm = self._maps.get(ref.path)
-        if mm is None:
-            mm = self._maps[ref.path] = np.memmap(ref.path, dtype=np.uint8, mode="r")
-        raw = mm[ref.start : ref.end]
-        return np.frombuffer(raw, dtype=_DTYPES[ref.dtype]).reshape(ref.shape)
+        dtype = _DTYPES[ref.dtype]
+        count = ref.n_bytes // dtype.itemsize
+        data = np.fromfile(ref.path, dtype=dtype, count=count, offset=ref.start)
+        if data.size != count:
+            raise ConvertError(f"{ref.path} is truncated: tensor {name} is cut short; copy or save the checkpoint again.")
+        return data.reshape(ref.shape)
 
     def __iter__(self) -> Iterator[TensorRef]:
         return iter(self.refs.values())
 
     def close(self) -> None:
-        self._maps.clear()
+        """Nothing is held open between reads; kept for symmetry with file-like objects."""
 
 
 def to_float32(data: np.ndarray, dtype: str) -> np.ndarray:

@@ -25,8 +25,6 @@ from convert.pretokenizer import derive
 T = gguf.TokenType
 _BYTE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 _LOOKS_SPECIAL = re.compile(r"^<[|｜]?[^<>\s]+[|｜]?>$")
-# End-of-turn tokens of the common chat templates (used when the template names one of them).
-EOT_CANDIDATES = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "[/INST]", "</s>")
 
 
 @dataclass
@@ -99,8 +97,10 @@ def load_vocab(folder: Path, n_vocab: int | None, *, template_override: str | No
             f"The tokenizer in {folder} ({kind}) is neither byte-level BPE nor SentencePiece; "
             "convert supports those two (save it with a fast tokenizer, or add tokenizer.model)."
         )
-    _specials(vocab, folder, tj, tc)
-    vocab.chat_template = template_override or _template(folder, tc)
+    from convert.specials import chat_template, set_specials
+
+    set_specials(vocab, folder, tj, tc)
+    vocab.chat_template = template_override or chat_template(folder, tc)
     return vocab
 
 
@@ -144,7 +144,7 @@ def _bpe(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int | No
     added = _added(tj, tc)
     size = max([*base.values(), *added.keys()]) + 1
     tokens: list[str | None] = [None] * size
-    types = [T.NORMAL] * size
+    types: list[int] = [int(T.NORMAL)] * size
     for text, tid in base.items():
         tokens[tid] = text
     for tid, (content, special) in added.items():
@@ -152,10 +152,10 @@ def _bpe(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int | No
         types[tid] = _added_type(content, special)
     n_real = sum(t is not None for t in tokens)
     out_tokens, out_types = _pad(tokens, types, n_vocab, folder)
-    special = gguf.SpecialVocab(folder, load_merges=True, n_vocab=len(out_tokens))
+    merges = gguf.SpecialVocab(folder, load_merges=True, n_vocab=len(out_tokens)).merges
     clean = tc.get("clean_up_tokenization_spaces")
     pre = derive(tj, clean_up_spaces=clean if isinstance(clean, bool) else None, where=str(folder / "tokenizer.json"))
-    return Vocab("gpt2", out_tokens, out_types, merges=list(special.merges), pre=pre, n_real=n_real)
+    return Vocab("gpt2", out_tokens, out_types, merges=list(merges), pre=pre, n_real=n_real)
 
 
 def _sentencepiece(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int | None) -> Vocab:
@@ -210,7 +210,7 @@ def _spm_json(folder: Path, tj: dict[str, Any], n_vocab: int | None) -> Vocab:
     added = _added(tj, {})
     size = max([*base.values(), *added.keys()]) + 1
     tokens: list[str | None] = [None] * size
-    types = [T.NORMAL] * size
+    types: list[int] = [int(T.NORMAL)] * size
     for text, tid in base.items():
         tokens[tid] = text
         if _BYTE.fullmatch(text):
@@ -254,69 +254,3 @@ def _prepends_space(tj: dict[str, Any]) -> bool:
         if item.get("type") == "Metaspace":
             return item.get("prepend_scheme", "always") != "never" and item.get("add_prefix_space", True)
     return False
-
-
-def _template(folder: Path, tc: dict[str, Any]) -> str | None:
-    jinja = folder / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8")
-    value = tc.get("chat_template")
-    if isinstance(value, list):  # named templates: take the default one
-        for item in value:
-            if isinstance(item, dict) and item.get("name") == "default":
-                return str(item.get("template"))
-        return None
-    if isinstance(value, str):
-        return value
-    extra = _json(folder / "chat_template.json").get("chat_template")
-    return extra if isinstance(extra, str) else None
-
-
-def _specials(v: Vocab, folder: Path, tj: dict[str, Any], tc: dict[str, Any]) -> None:
-    sv = gguf.SpecialVocab(folder, load_merges=False, n_vocab=len(v.tokens))
-    ids = {k: i for k, i in sv.special_token_ids.items() if k in ("bos", "eos", "unk", "pad", "sep")}
-    index = {tok: i for i, tok in enumerate(v.tokens[: v.n_real or len(v.tokens)])}
-    for kind in ("bos", "eos", "unk", "pad"):
-        entry = tc.get(f"{kind}_token")
-        content = entry.get("content") if isinstance(entry, dict) else entry
-        if isinstance(content, str) and content in index:
-            ids[kind] = index[content]  # the tokenizer's own choice wins over config.json
-    gen = _json(folder / "generation_config.json")
-    gen_eos = gen.get("eos_token_id")
-    gen_eos_ids = [gen_eos] if isinstance(gen_eos, int) else [i for i in (gen_eos or []) if isinstance(i, int)]
-    if "eos" not in ids and gen_eos_ids:
-        ids["eos"] = gen_eos_ids[0]
-    template = _template(folder, tc) or ""
-    eot = next((index[t] for t in EOT_CANDIDATES if t in template and t in index), None)
-    if eot is None:
-        eot = next((i for i in gen_eos_ids if i != ids.get("eos") and 0 <= i < len(v.tokens)), None)
-    if eot is not None:
-        ids["eot"] = eot
-    for kind in ("bos", "eos", "eot", "pad"):
-        tid = ids.get(kind)
-        if tid is not None and v.types[tid] in (T.NORMAL, T.USER_DEFINED) and _LOOKS_SPECIAL.match(v.tokens[tid]):
-            v.types[tid] = T.CONTROL
-    v.special_ids = ids
-    v.add_bos, v.add_eos = _adds_specials(folder, tj, tc, ids, sv)
-
-
-def _adds_specials(
-    folder: Path, tj: dict[str, Any], tc: dict[str, Any], ids: dict[str, int], sv: gguf.SpecialVocab
-) -> tuple[bool, bool]:
-    """Whether the tokenizer puts BOS/EOS around a text, measured by running it when we can."""
-    if tj:
-        try:
-            from tokenizers import Tokenizer
-
-            tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-            with_sp = tok.encode("Hello", add_special_tokens=True).ids
-            without = tok.encode("Hello", add_special_tokens=False).ids
-            extra_front = with_sp[: len(with_sp) - len(without)] if with_sp[-len(without):] == without else with_sp[:1]
-            add_bos = bool(with_sp) and "bos" in ids and with_sp[0] == ids["bos"] and with_sp[0] in extra_front
-            add_eos = len(with_sp) > len(without) and "eos" in ids and with_sp[-1] == ids["eos"] and with_sp[-1:] != without[-1:]
-            return add_bos, add_eos
-        except Exception:
-            pass
-    add_bos = tc.get("add_bos_token", sv.add_special_token.get("bos", True))
-    add_eos = tc.get("add_eos_token", sv.add_special_token.get("eos", False))
-    return bool(add_bos), bool(add_eos)

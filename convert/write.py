@@ -95,6 +95,7 @@ def write_gguf(
         )
     n_params = sum(int(np.prod(p.shape, dtype=np.int64)) for p in planned)
     w = gguf.GGUFWriter(None, arch.arch_name)
+    w.add_type(gguf.GGUFType.MODEL)
     arch.write_hparams(w)
     w.add_file_type(OUTTYPES[outtype][1])
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)

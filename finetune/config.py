@@ -51,7 +51,7 @@ class FinetuneConfig:
     seed: int = 0
     device: str = "auto"  # auto, cuda, mps, cpu
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 elsewhere), bf16, fp32
-    micro_batch_tokens: int | None = None  # tokens (padding included) per forward; 16384 on CUDA, else 4096
+    micro_batch_tokens: int | None = None  # tokens (padding included) per forward; 16384 on CUDA, else 2048
     loss_chunk: int = 2048  # labelled positions per lm_head chunk
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
@@ -62,7 +62,7 @@ class FinetuneConfig:
         small = n_params < SMALL_MODEL_PARAMS
         out = dataclasses.replace(self, save_epochs=list(self.save_epochs))
         if out.micro_batch_tokens is None:
-            out.micro_batch_tokens = max(16384 if device_type == "cuda" else 4096, out.max_length)
+            out.micro_batch_tokens = max(16384 if device_type == "cuda" else 2048, out.max_length)
         if out.batch_size is None:
             out.batch_size = 64 if small else 32
         if out.residual_dropout is None:

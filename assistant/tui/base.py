@@ -52,6 +52,15 @@ class ChatAppBase(App[None]):
             views[-1].focus()
             views[-1].scroll_visible()
 
+    def action_scroll_log(self, pages: int) -> None:
+        """Shift+PgUp/PgDn from the input; Textual's anchor follows the reply again at the bottom."""
+        log = self.query_one(ChatLog)
+        if pages < 0:
+            log.release_anchor()
+            log.scroll_page_up(animate=False)
+        else:
+            log.scroll_page_down(animate=False)
+
     # -- the model -------------------------------------------------------------------------------
     @work(thread=True, group="load", exclusive=True, exit_on_error=False)
     def load_model(self, name: str | None) -> None:

@@ -169,3 +169,9 @@ def test_already_quantized_gguf_is_refused(smollm2_path: Path, capsys: pytest.Ca
 def test_bad_option_values() -> None:
     with pytest.raises(ConvertError, match="--quant"):
         convert(ConvertOptions(src="x", quant="q9_9"))
+
+
+def test_hub_id_offline_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(["someorg/some-model-that-is-not-cached", "--no-verify"], capsys)
+    line = error_line(err)
+    assert code == 1 and "someorg/some-model-that-is-not-cached" in line and "offline" in line

@@ -36,10 +36,13 @@ def test_smollm2_round_trip_and_chat(smollm2_hf: Path, smollm2_path: Path, quant
 
     engine = LlamaEngine()
     engine.load(str(Store().get(f"smol-{quant}").gguf_path))
+    system = Message("system", "You are a helpful assistant. Answer in one sentence.")
     try:
-        text, last = collect(engine.stream([Message("user", "What is the capital of France?")],
+        text, last = collect(engine.stream([system, Message("user", "What is the capital of France?")],
                                            GenerationParams(temperature=0.0, max_tokens=64)))
+        sum_text, sum_last = collect(engine.stream([Message("user", "What is 2 + 2?")],
+                                                   GenerationParams(temperature=0.0, max_tokens=64)))
     finally:
         engine.close()
-    assert "Paris" in text
-    assert last.finish_reason == "eot"
+    assert "Paris" in text and last.finish_reason == "eot"  # it answers, and stops on its own
+    assert "4" in sum_text and sum_last.finish_reason == "eot"

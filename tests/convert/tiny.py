@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +98,8 @@ def gemma_tokenizer(folder: Path, keep_model: bool) -> Any:
             if left in vocab and right in vocab:
                 merges.append((-sp.get_score(pid), vocab[left], vocab[right], left, right))
     merges.sort()
-    tok = GemmaTokenizer(vocab=vocab, merges=[(m[3], m[4]) for m in merges], bos_token="<bos>", eos_token="<eos>",
+    pairs: list[Any] = [(m[3], m[4]) for m in merges]
+    tok = GemmaTokenizer(vocab=vocab, merges=pairs, bos_token="<bos>", eos_token="<eos>",
                          pad_token="<pad>", unk_token="<unk>", add_bos_token=True)
     tok.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
     tok.chat_template = GEMMA_TEMPLATE
@@ -135,7 +135,7 @@ def model(folder: Path, arch: str, tok: Any, *, tied: bool = True, seed: int = 0
     torch.manual_seed(seed)
     m = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     with torch.no_grad():  # norms away from 1 and biases away from 0, so a wrong transform shows
-        for name, p in m.named_parameters():
+        for p in m.parameters():
             if p.ndim == 1:
                 p.add_(torch.randn_like(p) * 0.1)
     m = m.to(getattr(torch, dtype))

@@ -67,3 +67,20 @@ def test_torchrun_form_shares_the_options(flag: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "finetune", "--help"], capture_output=True, text=True, cwd=REPO,
                           timeout=120)
     assert proc.returncode == 0 and flag in proc.stdout
+
+
+def test_nproc_relaunch_passes_every_argument_through() -> None:
+    """`assistant finetune --nproc N` rebuilds its arguments for `torchrun -m finetune`."""
+    from finetune.cli import main, run_args, to_argv
+    from finetune.run import RunArgs
+
+    args = RunArgs(base="gemma3-270m", base_location="/cache/gemma.gguf", data="GAIR/lima", out=Path("runs/x"),
+                   config_file=Path("r.toml"), overrides=["epochs=3", "lr=2e-5"], dialogues=False,
+                   dev=Path("dev.json"), max_steps=7, dry_run=True)
+    ctx = main.make_context("finetune", to_argv(args))
+    params = dict(ctx.params)
+    params.pop("cache_dir")
+    again = run_args(params)
+    assert again == RunArgs(base="/cache/gemma.gguf", data="GAIR/lima", out=Path("runs/x"), config_file=Path("r.toml"),
+                            overrides=["epochs=3", "lr=2e-5"], dialogues=False, dev=Path("dev.json"), max_steps=7,
+                            dry_run=True)

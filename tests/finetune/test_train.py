@@ -62,7 +62,8 @@ def test_overfits_and_learns_to_stop(tiny_llama: Path, lima_file: Path, dev_file
     assert not (out / "state").exists()  # finished: nothing to resume
 
 
-def test_resume_gives_the_same_losses(tiny_gemma: Path, lima_file: Path, dev_file: Path, tmp_path: Path) -> None:
+def test_resume_gives_the_same_losses(tiny_gemma: Path, lima_file: Path, dev_file: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Dropout on, several micro-batches per step, a checkpoint in between: stop at step 2, resume to 5."""
     cfg = ["epochs=3", "batch_size=3", "max_length=64", "micro_batch_tokens=64", "save_epochs=1", "residual_dropout=0.2",
            "lr=1e-3", "state_every_steps=100"]
@@ -74,6 +75,25 @@ def test_resume_gives_the_same_losses(tiny_gemma: Path, lima_file: Path, dev_fil
     assert first["losses"] + second["losses"] == pytest.approx(straight["losses"], rel=1e-6, abs=0)
     assert [r["loss"] for r in read_metrics(tmp_path / "b")] == pytest.approx(straight["losses"], rel=1e-6, abs=0)
     assert len(set(straight["losses"])) == 5
+
+    # Ctrl+C in the middle of step 4 (after its backward passes): state is saved as of step 3's end
+    real_clip = torch.nn.utils.clip_grad_norm_
+    calls = {"n": 0}
+
+    def interrupt_at_step_4(*a: object, **k: object) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_clip(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", interrupt_at_step_4)
+    with pytest.raises(FinetuneError) as err:
+        _run(tiny_gemma, lima_file, tmp_path / "c", dev_file, *cfg, max_steps=5)
+    assert err.value.exit_code == 130 and f"--resume {tmp_path / 'c'}" in str(err.value)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_clip)
+    after = run(RunArgs(resume=tmp_path / "c", max_steps=5), say=lambda _: None)
+    assert after["start_step"] == 3
+    assert [r["loss"] for r in read_metrics(tmp_path / "c")] == pytest.approx(straight["losses"], rel=1e-6, abs=0)
 
 
 def test_micro_batching_does_not_change_the_step(tiny_chatml: Path, lima_file: Path, dev_file: Path, tmp_path: Path) -> None:
@@ -128,6 +148,20 @@ def test_bad_input_fails_before_loading_anything(tiny_llama: Path, lima_file: Pa
             run(args, say=lambda _: None)
         assert fragment in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "o").exists()
+
+
+def test_too_little_memory_is_refused_before_the_weights_load(tiny_llama: Path, lima_file: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import finetune.base
+    import finetune.train
+
+    def forbidden(*a: object, **k: object) -> None:
+        raise AssertionError("weights loaded")
+
+    monkeypatch.setattr(finetune.train, "available_memory", lambda device: 1000)
+    monkeypatch.setattr(finetune.base, "load_model", forbidden)
+    with pytest.raises(FinetuneError, match=r"needs about .* for weights, gradients and AdamW state but cpu has 0 MiB free"):
+        run(RunArgs(base=str(tiny_llama), data=str(lima_file), out=tmp_path / "o"), say=lambda _: None)
 
 
 def test_a_hub_base_offline_is_one_sentence() -> None:

@@ -174,7 +174,7 @@ async def test_context_drop_notice(make_app) -> None:
 
 
 async def test_autoscroll_only_while_at_the_bottom(make_app) -> None:
-    text = "\n\n".join(f"paragraph {i} " + "word " * 6 for i in range(30))
+    text = "\n\n".join(f"paragraph {i} " + "word " * 6 for i in range(80))
     app = make_app(Engines([text, text], delay=0.01))
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
@@ -182,13 +182,16 @@ async def test_autoscroll_only_while_at_the_bottom(make_app) -> None:
         log = app.query_one(ChatLog)
         await wait_for(pilot, lambda: log.max_scroll_y > 20, what="the reply to overflow")
         assert log.scroll_y == log.max_scroll_y or log.scroll_y >= log.max_scroll_y - 2  # following
-        log.scroll_to(y=0, animate=False)  # the person scrolls up to read
-        log.release_anchor()
+        await pilot.press("shift+pageup", "shift+pageup")  # the person scrolls up to read
+        await pilot.pause(0.05)
+        held = log.scroll_y
+        assert held < log.max_scroll_y - 2
         await pilot.pause(0.2)
         assert app.job is not None
-        assert log.scroll_y == 0  # not pulled down while text keeps coming
+        assert log.scroll_y == held  # not pulled down while text keeps coming
+        await pilot.press("escape")
         await idle(pilot)
-        assert log.scroll_y == 0
+        assert log.scroll_y == held
         await pilot.press("ctrl+r")  # a new reply follows again from the bottom
         await wait_for(pilot, lambda: app.job is not None and len(views(app)[-1].content) > 200)
         await pilot.pause(0.1)
