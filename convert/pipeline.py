@@ -52,8 +52,15 @@ class ConvertResult:
     modelfile: Path | None = None
 
 
+_GENERIC = re.compile(r"^((epoch|checkpoint|step)[-_]?\d+|final|last|best)$", re.IGNORECASE)
+
+
 def default_name(src: str, quant: str) -> str:
-    stem = Path(src.rstrip("/")).name if not src.endswith(".gguf") else Path(src).stem
+    """``my-run/epoch-15`` -> ``my-run-epoch-15-q4_k_m``; ``org/Model-1B`` -> ``model-1b-q4_k_m``."""
+    path = Path(src.rstrip("/"))
+    stem = path.stem if src.endswith(".gguf") else path.name
+    if _GENERIC.match(stem) and path.parent.name:
+        stem = f"{path.parent.name}-{stem}"
     stem = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._") or "model"
     stem = re.sub(r"-(f16|bf16|f32)$", "", stem)
     return f"{stem}-{quant}"
@@ -124,6 +131,8 @@ def _from_checkpoint(opts: ConvertOptions, quant: str, work: Path, log: Log) -> 
     import numpy as np
 
     n_params = sum(int(np.prod(p.shape, dtype=np.int64)) for p in planned)
+    if opts.verify:
+        _check_verify_memory(ckpt.display_name, n_params, outtype)
     md = meta.build(ckpt, opts.name, n_params, opts.params)
     provenance = dict(ckpt.provenance)
     log(f"Converting {ckpt.display_name} ({ckpt.architecture}, {md.size_label} parameters, {vocab.model} tokenizer"
@@ -137,7 +146,8 @@ def _from_checkpoint(opts: ConvertOptions, quant: str, work: Path, log: Log) -> 
         log("Verifying (tokenization, logits against transformers, perplexity)...")
         specials = [t for k in ("bos", "eos", "eot") if (t := vocab.token(k))]
         report = _verify(log, checkpoint=ckpt.folder, unquantized=unq, quantized=final if final != unq else None,
-                         quant=quant if final != unq else None, outtype=outtype, special_tokens=specials)
+                         quant=quant if final != unq else None, outtype=outtype, special_tokens=specials,
+                         chat_template=vocab.chat_template)
     info = {
         "provenance": {**provenance, "convert": _convert_record(opts, ckpt.display_name, outtype, quant)},
         "verify": report,
@@ -185,6 +195,19 @@ def _from_gguf(opts: ConvertOptions, quant: str, work: Path, log: Log) -> tuple[
         "context": src_info.context_length,
     }
     return final, info
+
+
+def _check_verify_memory(name: str, n_params: int, outtype: str) -> None:
+    """Verify holds the model in transformers (float32) beside the unquantized GGUF: say so up front."""
+    import psutil
+
+    need = n_params * (4 * 1.25 + {"f32": 4, "f16": 2, "bf16": 2}[outtype])
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise ConvertError(
+            f"Verifying {name} needs about {need / 1e9:.1f} GB of memory (transformers in float32 plus the GGUF) "
+            f"but {free / 1e9:.1f} GB is free; free memory, or pass --no-verify to convert without the checks."
+        )
 
 
 def _quantize(unq: Path, quant: str, work: Path, log: Log) -> tuple[Path, list[str]]:

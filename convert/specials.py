@@ -30,7 +30,7 @@ def chat_template(folder: Path, tc: dict[str, Any]) -> str | None:
     return extra if isinstance(extra, str) else None
 
 
-def set_specials(v: Vocab, folder: Path, tj: dict[str, Any], tc: dict[str, Any]) -> None:
+def set_specials(v: Vocab, folder: Path, tj: dict[str, Any], tc: dict[str, Any], template: str | None) -> None:
     sv = gguf.SpecialVocab(folder, load_merges=False, n_vocab=len(v.tokens))
     ids = {k: i for k, i in sv.special_token_ids.items() if k in ("bos", "eos", "unk", "pad", "sep")}
     index = {tok: i for i, tok in enumerate(v.tokens[: v.n_real or len(v.tokens)])}
@@ -44,7 +44,7 @@ def set_specials(v: Vocab, folder: Path, tj: dict[str, Any], tc: dict[str, Any])
     gen_eos_ids = [gen_eos] if isinstance(gen_eos, int) else [i for i in (gen_eos or []) if isinstance(i, int)]
     if "eos" not in ids and gen_eos_ids:
         ids["eos"] = gen_eos_ids[0]
-    template = chat_template(folder, tc) or ""
+    template = template or ""
     eot = next((index[t] for t in EOT_CANDIDATES if t in template and t in index), None)
     if eot is None:
         eot = next((i for i in gen_eos_ids if i != ids.get("eos") and 0 <= i < len(v.tokens)), None)

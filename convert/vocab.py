@@ -99,8 +99,8 @@ def load_vocab(folder: Path, n_vocab: int | None, *, template_override: str | No
         )
     from convert.specials import chat_template, set_specials
 
-    set_specials(vocab, folder, tj, tc)
     vocab.chat_template = template_override or chat_template(folder, tc)
+    set_specials(vocab, folder, tj, tc, vocab.chat_template)
     return vocab
 
 

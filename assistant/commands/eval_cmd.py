@@ -129,6 +129,8 @@ def report(runs: tuple[Path, ...], dirs: tuple[Path, ...]) -> None:
 @click.option("--quant", default="q8_0", show_default=True, help="Quantization of the converted models.")
 @click.option("--schedule", type=click.Choice(["auto", "cpu", "paper"]), default="auto", show_default=True,
               help="cpu: the small stated schedule; paper: LIMA's; auto: paper with a CUDA GPU, else cpu.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for training (OMP_NUM_THREADS) and generation [all cores]; 1 is faster on a busy machine.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (data, schedule, steps) and stop.")
 def lima_mini(**kw: Any) -> None:
     """LIMA in miniature: fine-tune the base twice (without and with the dialogues), convert both,

@@ -80,9 +80,15 @@ def dev_prompts(out: Path) -> Path:
 
 def run_step(meta: dict[str, Any], folder: Path, name: str, argv: list[str]) -> None:
     """Run ``python -m assistant ARGV``, time it, and record it in run.json."""
+    import os
+
     click.echo(f"\n== {name}: assistant {' '.join(argv)}", err=True)
+    env = dict(os.environ)
+    if meta.get("threads"):  # torch and llama.cpp: fewer threads than cores is faster on a busy machine
+        env["OMP_NUM_THREADS"] = str(meta["threads"])
     started = time.perf_counter()
-    code = subprocess.call([sys.executable, "-m", "assistant", *argv])
+    code = subprocess.call([sys.executable, "-m", "assistant", *argv], env=env)
+    code = code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
     seconds = time.perf_counter() - started
     step = meta.setdefault("steps", {}).setdefault(name, {})
     step["seconds"] = step.get("seconds", 0.0) + seconds
@@ -135,6 +141,7 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
         meta = {"kind": "lima-mini", "created": now(), "base": kw["base"], "schedule": schedule,
                 "schedule_name": schedule_name, "quant": kw["quant"], "max_tokens": kw["max_tokens"],
                 "names": {v: f"{slug(out.name)}-{v}-{kw['quant']}" for v, _ in VARIANTS}}
+    meta["threads"] = kw.get("threads")
     out.mkdir(parents=True, exist_ok=True)
     meta["data"] = make_subset(Path(kw["data"]), out / "data" / "train-subset.jsonl", int(schedule["examples"]))
     dev = dev_prompts(out / "data" / "dev_prompts.jsonl")
@@ -163,6 +170,7 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
     for label, model in models:
         run_step(meta, out, f"generate-{label}", ["eval", "generate", "--model", model, "--prompts", str(LIMA_MINI),
                                                  "--out", str(out / f"gen-{label}"), "--label", label,
-                                                 "-n", str(meta["max_tokens"]), "--ctx-size", "2048"])
+                                                 "-n", str(meta["max_tokens"]), "--ctx-size", "2048",
+                                                 *(["--threads", str(meta["threads"])] if meta.get("threads") else [])])
     report = write_lima_report(out)
     click.echo(f"Report: {report}")

@@ -18,6 +18,7 @@ def run(
     quant: str | None,
     outtype: str,
     special_tokens: list[str],
+    chat_template: str | None = None,
 ) -> dict[str, Any]:
     """Run the checks that apply; return the report (the manifest's ``verify`` field)."""
     from convert.verify import checks
@@ -29,6 +30,8 @@ def run(
 
         torch.set_num_threads(max(1, torch.get_num_threads()))
         tok = AutoTokenizer.from_pretrained(str(checkpoint))
+        if chat_template:  # render the chats with the template the GGUF carries (it may be --template's)
+            tok.chat_template = chat_template
         report["tokenization"] = checks.tokenization(unquantized, tok, special_tokens)
         model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=torch.float32)
         model.eval()

@@ -25,6 +25,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
             folder = tmp_path_factory.mktemp(f"{arch}-{tokenizer}") / "ckpt"
             if tokenizer in ("spm", "spm-json"):
                 tok = tiny.gemma_tokenizer(folder, keep_model=tokenizer == "spm")
+            elif tokenizer == "llama-spm":
+                tok = tiny.llama_spm_tokenizer(folder)
             else:
                 tok = tiny.bpe_tokenizer(folder, tokenizer)
             tiny.model(folder, arch, tok, tied=tied, dtype=dtype)

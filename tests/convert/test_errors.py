@@ -122,7 +122,9 @@ def test_no_chat_template_needs_template_flag(tiny_checkpoint: Callable[..., Pat
     assert main(main_ok) is None
     from models.gguf_file import read_gguf
 
-    assert read_gguf(out).chat_template == tiny.CHATML
+    info = read_gguf(out)
+    assert info.chat_template == tiny.CHATML
+    assert info.tokens[info.metadata["tokenizer.ggml.eot_token_id"]] == "<|im_end|>"  # the EOT of --template
 
 
 def test_bad_param_and_existing_name(tiny_checkpoint: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,3 +177,16 @@ def test_hub_id_offline_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> N
     code, err = run_cli(["someorg/some-model-that-is-not-cached", "--no-verify"], capsys)
     line = error_line(err)
     assert code == 1 and "someorg/some-model-that-is-not-cached" in line and "offline" in line
+
+
+def test_verify_that_would_not_fit_is_refused_up_front(tiny_checkpoint: Callable[..., Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    class Tiny:
+        available = 1000
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tiny())
+    with pytest.raises(ConvertError, match="--no-verify"):
+        convert(ConvertOptions(src=str(tiny_checkpoint("llama", "smollm")), name="big"), log=lambda _: None)
+    assert_nothing_left(models_dir())

@@ -17,6 +17,7 @@ CASES = [
     ("llama", "smollm", True, "float32", "f16", "q8_0", "smollm"),
     ("llama", "llama3", False, "bfloat16", None, "q4_k_m", "llama-bpe"),
     ("mistral", "llama3", False, "float32", "f16", "q4_0", "llama-bpe"),
+    ("mistral", "llama-spm", False, "float32", "f16", "q8_0", None),
     ("qwen2", "qwen2", True, "float32", None, "q6_k", "qwen2"),
     ("gemma3", "spm", True, "float32", "f16", "q5_k_m", None),
     ("gemma3", "spm-json", True, "float32", "f16", "q8_0", None),
@@ -47,13 +48,14 @@ def test_convert_verify_store(
     assert info.arch == ("gemma3" if arch == "gemma3" else "qwen2" if arch == "qwen2" else "llama")
     assert info.quant == quant.upper()
     assert md.get("tokenizer.ggml.pre") == pre
-    assert md["tokenizer.ggml.model"] == ("llama" if arch == "gemma3" else "gpt2")
+    spm = tok in ("spm", "spm-json", "llama-spm")
+    assert md["tokenizer.ggml.model"] == ("llama" if spm else "gpt2")
     tokens, types = md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"]
     eot = "<end_of_turn>" if arch == "gemma3" else "<|im_end|>"
     assert tokens[md["tokenizer.ggml.eot_token_id"]] == eot
     assert types[tokens.index(eot)] == TOKEN_TYPE_CONTROL
     assert md["tokenizer.chat_template"]
-    assert md["tokenizer.ggml.add_bos_token"] is (arch == "gemma3")  # what the HF tokenizer does
+    assert md["tokenizer.ggml.add_bos_token"] is spm  # what these HF tokenizers do
     names = {t.name for t in info.tensors}
     assert ("output.weight" in names) is (not tied)
     assert md["general.name"] == f"t-{arch}" and md["general.size_label"]

@@ -63,30 +63,31 @@ def bpe_tokenizer(folder: Path, style: str, vocab_size: int = 400) -> Any:
     return hf
 
 
-def spm_model(path: Path, vocab_size: int = 640) -> Path:
-    """A SentencePiece BPE model with Gemma's special pieces and byte fallback."""
+def spm_model(path: Path, vocab_size: int = 640, style: str = "gemma") -> Path:
+    """A SentencePiece BPE model with byte fallback: Gemma's pieces (no dummy prefix), or Llama 2's
+    (``<unk> <s> </s>``, a dummy prefix ``▁`` before the text)."""
     import sentencepiece as spm
 
     buf = io.BytesIO()
+    if style == "gemma":
+        specials: dict[str, Any] = dict(pad_id=0, eos_id=1, bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>",
+                                        bos_piece="<bos>", unk_piece="<unk>", add_dummy_prefix=False,
+                                        user_defined_symbols=["<start_of_turn>", "<end_of_turn>"])
+    else:
+        specials = dict(unk_id=0, bos_id=1, eos_id=2, pad_id=-1, add_dummy_prefix=True)
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(corpus()), model_writer=buf, vocab_size=vocab_size, model_type="bpe",
-        byte_fallback=True, pad_id=0, eos_id=1, bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>",
-        bos_piece="<bos>", unk_piece="<unk>", user_defined_symbols=["<start_of_turn>", "<end_of_turn>"],
-        character_coverage=0.99, split_digits=True, add_dummy_prefix=False, remove_extra_whitespaces=False,
-        normalization_rule_name="identity", allow_whitespace_only_pieces=True, minloglevel=3,
+        byte_fallback=True, character_coverage=0.99, split_digits=True, remove_extra_whitespaces=False,
+        normalization_rule_name="identity", allow_whitespace_only_pieces=True, minloglevel=3, **specials,
     )
     path.write_bytes(buf.getvalue())
     return path
 
 
-def gemma_tokenizer(folder: Path, keep_model: bool) -> Any:
-    """Gemma's tokenizer over a SentencePiece model (vocab + merges ordered by piece score, as
-    transformers derives them); ``keep_model`` keeps tokenizer.model beside tokenizer.json."""
+def _spm_vocab_merges(model_path: Path) -> tuple[dict[str, int], list[Any]]:
+    """vocab + merges ordered by piece score, as transformers derives them from a SentencePiece model."""
     import sentencepiece as spm
-    from transformers import GemmaTokenizer
 
-    folder.mkdir(parents=True, exist_ok=True)
-    model_path = spm_model(folder / "tokenizer.model")
     sp = spm.SentencePieceProcessor(model_file=str(model_path))
     vocab = {sp.id_to_piece(i): i for i in range(sp.vocab_size())}
     merges = []
@@ -98,7 +99,38 @@ def gemma_tokenizer(folder: Path, keep_model: bool) -> Any:
             if left in vocab and right in vocab:
                 merges.append((-sp.get_score(pid), vocab[left], vocab[right], left, right))
     merges.sort()
-    pairs: list[Any] = [(m[3], m[4]) for m in merges]
+    return vocab, [(m[3], m[4]) for m in merges]
+
+
+def llama_spm_tokenizer(folder: Path) -> Any:
+    """A Llama 2 / TinyLlama / Mistral style tokenizer (tokenizer.model plus the tokenizer.json those
+    repositories ship: Prepend + Replace normalizer, byte fallback), extended with ChatML tokens the
+    way a fine-tune adds them."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = _spm_vocab_merges(spm_model(folder / "tokenizer.model", style="llama"))
+    core = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, fuse_unk=True, unk_token="<unk>"))
+    core.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    core.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                      decoders.Strip(" ", 1, 0)])
+    core.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.eos_token = "<|im_end|>"
+    tok.chat_template = CHATML
+    tok.save_pretrained(folder)
+    return tok
+
+
+def gemma_tokenizer(folder: Path, keep_model: bool) -> Any:
+    """Gemma's tokenizer over a SentencePiece model; ``keep_model`` keeps tokenizer.model beside tokenizer.json."""
+    from transformers import GemmaTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model_path = spm_model(folder / "tokenizer.model")
+    vocab, pairs = _spm_vocab_merges(model_path)
     tok = GemmaTokenizer(vocab=vocab, merges=pairs, bos_token="<bos>", eos_token="<eos>",
                          pad_token="<pad>", unk_token="<unk>", add_bos_token=True)
     tok.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
