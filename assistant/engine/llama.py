@@ -68,6 +68,7 @@ class LlamaEngine:
         self._eog: set[int] = set()
         self._ctx_tokens: list[int] = []  # what the KV cache holds, in order
         self._reply_ids: dict[str, list[int]] = {}  # reply text -> the token ids sampled for it
+        self._prompt_logits: tuple[list[int], Any] | None = None  # last prompt and the logits after it
         self._cancel = threading.Event()
         self._lock = threading.Lock()
 
@@ -104,6 +105,7 @@ class LlamaEngine:
         self._gguf = gguf
         self._ctx_tokens = []
         self._reply_ids = {}
+        self._prompt_logits = None
         tokens = gguf.tokens
         bos_id = gguf.metadata.get("tokenizer.ggml.bos_token_id")
         eos_id = gguf.metadata.get("tokenizer.ggml.eos_token_id")
@@ -277,9 +279,11 @@ class LlamaEngine:
             if a != b:
                 break
             common += 1
+        mem = llama_cpp.llama_get_memory(ctx)
+        if common == len(prompt) and self._restore_prompt_logits(llm, prompt, mem):
+            return 0  # the same prompt again (a retry): identical logits, nothing to evaluate
         if common == len(prompt):
             common -= 1  # re-evaluate the last token to get fresh logits
-        mem = llama_cpp.llama_get_memory(ctx)
         if not llama_cpp.llama_memory_seq_rm(mem, -1, common, -1):
             llama_cpp.llama_memory_clear(mem, True)
             common = 0
@@ -294,12 +298,38 @@ class LlamaEngine:
             arr = (llama_cpp.llama_token * len(part))(*part)
             if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(arr, len(part))) != 0:
                 llama_cpp.llama_memory_clear(mem, True)
+                self._prompt_logits = None
                 self._ctx_tokens = []
                 raise AssistantError("llama.cpp failed to evaluate the prompt; try a larger --ctx-size.")
             self._ctx_tokens.extend(part)
         llama_cpp.llama_synchronize(ctx)
         after = llama_cpp.llama_perf_context(ctx)
+        self._save_prompt_logits(llm, prompt)
         return int(after.n_p_eval + after.n_eval - n_before)
+
+    def _save_prompt_logits(self, llm: Any, prompt: list[int]) -> None:
+        import llama_cpp
+        import numpy as np
+
+        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        self._prompt_logits = (list(prompt), np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy())
+
+    def _restore_prompt_logits(self, llm: Any, prompt: list[int], mem: Any) -> bool:
+        """Rewind the KV cache to the end of ``prompt`` and put back the logits saved there.
+
+        Re-evaluating the last prompt token alone would give slightly different logits (a one-token
+        batch takes other kernels than the prompt batch did), so a greedy retry would not repeat itself.
+        """
+        import llama_cpp
+
+        if self._prompt_logits is None or self._prompt_logits[0] != prompt:
+            return False
+        if not llama_cpp.llama_memory_seq_rm(mem, -1, len(prompt), -1):
+            return False
+        self._ctx_tokens = self._ctx_tokens[: len(prompt)]
+        logits = self._prompt_logits[1]
+        ctypes.memmove(llama_cpp.llama_get_logits_ith(llm.ctx, -1), logits.ctypes.data, logits.nbytes)
+        return True
 
     def _make_sampler(self, llm: Any, params: GenerationParams) -> Any:
         import llama_cpp

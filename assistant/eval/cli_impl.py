@@ -34,6 +34,7 @@ class _Bar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 def start_llama(model: str | None, kw: dict[str, Any]) -> tuple[Any, Any]:
@@ -65,7 +66,6 @@ def generate_command(kw: dict[str, Any]) -> None:
         meta = run_generation(engine, prompts, out, params=params, model=model_record(engine, resolved),
                               provenance=provenance, system=kw.get("system"), label=kw.get("label"), progress=bar)
     except KeyboardInterrupt:
-        bar.close()
         raise AssistantError(f"Stopped; the replies so far are in {out}. Run the same command again to continue.",
                              exit_code=130) from None
     finally:
@@ -141,7 +141,11 @@ def dialogue_command(kw: dict[str, Any]) -> None:
         return engine
 
     from assistant.eval.dialogue_app import DialogueApp
+    from assistant.runtime import quiet_native_logs
+    from assistant.tui.launch import terminal_on_saved_stderr
 
+    quiet_native_logs(bool(kw.get("verbose")))  # llama.cpp's log goes to its file, not over the screen
+    terminal_on_saved_stderr()  # Textual draws on sys.__stderr__: the terminal, not fd 2
     app = DialogueApp(run, factory, params, kw.get("system"))
     try:
         app.run()

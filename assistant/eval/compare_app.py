@@ -28,7 +28,7 @@ class CompareApp(App[dict[str, int]]):
     TITLE = "assistant eval compare"
     CSS = """
     #progress { height: 1; background: $boost; padding: 0 1; }
-    #prompt-box { height: 30%; border: round $secondary; border-title-color: $secondary; }
+    #prompt-box { height: auto; max-height: 40%; border: round $secondary; border-title-color: $secondary; }
     #replies { height: 1fr; }
     .reply { width: 1fr; border: round $primary; border-title-color: $primary; }
     #done { padding: 1 2; }

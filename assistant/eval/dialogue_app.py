@@ -132,6 +132,7 @@ class DialogueApp(App[None]):
         try:
             engine = self.engines.get(d.model)
             if engine is None:
+                self.call_from_thread(self.show_partial, "(loading the model…)")
                 engine = self.engines[d.model] = self.engine_factory(d.model)
             parts: list[str] = []
             last = None

@@ -64,6 +64,8 @@ def model_record(engine: ChatEngine, resolved: Any = None) -> dict[str, Any]:
 
 
 def _check_resumable(out: Path, model: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any] | None:
+    if out.exists() and not out.is_dir():
+        raise AssistantError(f"{out} is a file; pass a folder to --out.")
     if not (out / "run.json").exists():
         if out.exists() and any(out.iterdir()):
             raise AssistantError(f"{out} exists and is not an eval run; pass another --out.")

@@ -120,3 +120,12 @@ def test_templateless_base_model_gets_the_fallback_format_and_a_warning() -> Non
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["finish_reason"] in ("eot", "stop", "length")
     assert "\nUser:" not in result["text"]  # a stop string never reaches the reply
+
+
+def test_greedy_retry_repeats_itself_without_evaluating_anything(engine: LlamaEngine) -> None:
+    msgs = [Message("user", "Give me three tips for learning to cook.")]
+    params = GenerationParams(temperature=0.0, max_tokens=48)
+    first, _ = collect(engine.stream(msgs, params))
+    again, last = collect(engine.stream(msgs, params))
+    assert again == first
+    assert last.stats is not None and last.stats.prompt_evaluated == 0

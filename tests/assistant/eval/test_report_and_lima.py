@@ -80,7 +80,7 @@ def test_lima_mini_dry_run_states_the_plan(lima_train: Path, tmp_path: Path) -> 
     res = CliRunner().invoke(cli, ["eval", "lima-mini", "--data", str(lima_train), "--out", str(out),
                                    "--schedule", "cpu", "--dry-run"])
     assert res.exit_code == 0, res.output
-    assert "200 single-turn examples + 29 dialogues, 1 epoch, max length 512, batch 8, lr 0.0001 -> 1e-05" in res.output
+    assert "100 single-turn examples + 29 dialogues, 1 epoch, max length 384, batch 8, lr 0.0001 -> 1e-05" in res.output
     cmds = [line for line in res.output.splitlines() if line.startswith("assistant finetune")]
     assert len(cmds) == 2 and "--no-dialogues" in cmds[0] and "--dialogues" in cmds[1]
     assert "epochs=1" in cmds[0] and "save_epochs=1" in cmds[0] and "batch_size=8" in cmds[0]
@@ -103,3 +103,31 @@ def test_lima_mini_tiny_end_to_end(lima_train: Path, tmp_path: Path) -> None:
     assert "| base |" in report or "base" in report
     for label in ("base", "single", "dialogues"):
         assert (out / f"gen-{label}" / "generations.jsonl").read_text().count("\n") == 20
+
+
+def test_lima_report_from_a_finished_folder(tmp_path: Path) -> None:
+    from assistant.eval.lima_mini import SCHEDULES
+    from assistant.eval.lima_report import write_lima_report
+
+    folder = tmp_path / "mini"
+    folder.mkdir()
+    meta = {"kind": "lima-mini", "base": "gemma3-270m", "schedule": SCHEDULES["cpu"], "schedule_name": "cpu",
+            "quant": "q8_0", "max_tokens": 512, "data": {"rows": 1029, "single_turn": 200, "dialogues": 29},
+            "steps": {"finetune-single": {"status": "done", "seconds": 1800.0}}}
+    (folder / "run.json").write_text(json.dumps(meta))
+    (folder / "finetune-single").mkdir()
+    metrics = [{"step": i, "epoch": 1, "loss": 3.0 - i * 0.5, "tokens": 1000, "seconds": 60.0,
+                "peak_memory_bytes": 2**31} for i in (1, 2)]
+    (folder / "finetune-single" / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    write_run(folder / "gen-base", "base", [reply("tides", "Tides...\nUser: more", "eot"), reply("x", "long", "length")])
+    write_run(folder / "gen-single", "single", [reply("tides", "The moon.", "eot"), reply("x", "ok", "eot")])
+    text = write_lima_report(folder).read_text()
+    assert "| epochs | 1 | 15 |" in text and "| max_length | 384 | 2048 |" in text and "| lr | 0.0001 | 1e-5 |" in text
+    assert "| finetune-single | done | 30.0 min |" in text
+    assert "| single | 2 | 2.500 | 2.250 | 17 | 2.0 min | 2.0 GiB |" in text
+    stats_header = next(line for line in text.splitlines() if line.startswith("|  | base"))
+    assert stats_header == "|  | base | single |"
+    assert "| clean stop (eot, no invented turn) | 0% (0) | 100% (2) |" in text
+    assert "### tides" in text and "### x" not in text  # samples: the chosen ids that exist
+    assert (folder / "endings.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((folder / "run.json").read_text())["summary"] == "base clean stop 0%; single clean stop 100%"
