@@ -257,9 +257,8 @@ def _finish(opts: ConvertOptions, name: str | None, quant: str, final: Path, inf
     defaults = dict(info["defaults"])
     if opts.system:
         defaults["system"] = opts.system
-    for key in ("max_tokens",):
-        if key in opts.params:
-            defaults[key] = opts.params[key]
+    if "max_tokens" in opts.params:  # not a GGUF key: the manifest keeps it
+        defaults["max_tokens"] = opts.params["max_tokens"]
     if name is not None:
         target = final.with_name(f"{name}.gguf")
         final.rename(target)

@@ -59,7 +59,8 @@ class Vocab:
         for kind, tid in self.special_ids.items():
             getattr(w, f"add_{kind}_token_id")(tid)
         w.add_add_bos_token(self.add_bos)
-        w.add_add_eos_token(self.add_eos)
+        if self.add_eos:  # llama.cpp's default is false for BPE and SentencePiece alike
+            w.add_add_eos_token(True)
         if self.add_space_prefix is not None:
             w.add_add_space_prefix(self.add_space_prefix)
         if self.chat_template:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def local_folder(spec: BaseSpec, cache_dir: Path | None) -> Path:
+def local_folder(spec: BaseSpec, cache_dir: Path | None, say: Callable[[str], None] = print) -> Path:
     """An HF folder for the base: as given, downloaded, or dequantized from the GGUF (cached)."""
     if spec.kind == "hf":
         return Path(spec.location)
@@ -77,6 +78,7 @@ def local_folder(spec: BaseSpec, cache_dir: Path | None) -> Path:
     if (target / "config.json").is_file():
         return target
     cache.mkdir(parents=True, exist_ok=True)
+    say(f"Dequantizing {gguf.name} to float32 once (about a minute per 300M parameters); cached in {target}")
     tmp = Path(tempfile.mkdtemp(prefix=".dequant-", dir=cache))
     try:
         dequantize_gguf(gguf, tmp)

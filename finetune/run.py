@@ -100,7 +100,7 @@ def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
     spec = base_mod.describe(args.base, args.base_location)
     prompts = load_prompts(args.dev)
 
-    folder = base_mod.local_folder(spec, args.cache_dir)
+    folder = base_mod.local_folder(spec, args.cache_dir, say)
     tokenizer = base_mod.load_tokenizer(folder)
     original_eos = tokenizer.eos_token_id
     template = choose_template(tokenizer, config.template)

@@ -5,6 +5,7 @@ through ``ChatSession`` and ``History``."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -67,6 +68,9 @@ class ChatApp(Tools):
         yield Footer(compact=True)
 
     async def on_mount(self) -> None:
+        # The reply's thread needs the GIL back after each llama.cpp call; while the UI thread paints,
+        # Python's default 5 ms switch interval can hold it up for that long per call.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         sidebar = self.query_one(Sidebar)
         sidebar.now = self.frozen_time
         sidebar.display = self.size.width >= WIDE

@@ -1,6 +1,10 @@
 """A reply being generated: the worker thread pushes text into a ``ReplyJob``; the UI takes it at
-most every ``FLUSH_INTERVAL`` seconds, so the engine never waits for the screen and the screen
-never falls behind (pieces that arrive between two paints are written together)."""
+most every ``interval`` seconds, so the engine never waits for the screen and the screen never
+falls behind (pieces that arrive between two paints are written together).
+
+The interval adapts: painting a growing Markdown reply costs the UI thread time (and the GIL) that
+the engine's thread would otherwise use, so paints are spaced to keep the UI's share of the time
+near ``UI_SHARE`` (between ``MIN_INTERVAL`` and ``MAX_INTERVAL``)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from textual.message import Message
 from assistant.engine.base import Chunk
 from assistant.tui.widgets.message import MessageView
 
-FLUSH_INTERVAL = 0.04  # seconds between two paints of a streaming reply
+MIN_INTERVAL = 0.05  # seconds between two paints of a streaming reply: at most 20 a second
+MAX_INTERVAL = 0.25  # and at least 4 a second
+UI_SHARE = 0.1  # the share of the time the UI may spend painting the reply
 
 
 @dataclass
@@ -33,6 +39,7 @@ class ReplyJob:
     _pending: list[str] = field(default_factory=list)
     _parts: list[str] = field(default_factory=list)
     _posted: bool = False
+    interval: float = MIN_INTERVAL
     _last_post: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,7 +52,7 @@ class ReplyJob:
             self.pieces += 1
             self._pending.append(text)
             self._parts.append(text)
-            if not self._posted and now - self._last_post >= FLUSH_INTERVAL:
+            if not self._posted and now - self._last_post >= self.interval:
                 self._posted = True
                 self._last_post = now
                 return True
@@ -58,6 +65,11 @@ class ReplyJob:
             self._pending.clear()
             self._posted = False
             return text
+
+    def painted(self, cost: float) -> None:
+        """UI side: one paint of the reply took ``cost`` seconds (write + refresh)."""
+        with self._lock:
+            self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, cost / UI_SHARE))
 
     @property
     def text(self) -> str:

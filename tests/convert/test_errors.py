@@ -190,3 +190,14 @@ def test_verify_that_would_not_fit_is_refused_up_front(tiny_checkpoint: Callable
     with pytest.raises(ConvertError, match="--no-verify"):
         convert(ConvertOptions(src=str(tiny_checkpoint("llama", "smollm")), name="big"), log=lambda _: None)
     assert_nothing_left(models_dir())
+
+
+def test_tokenizer_llama_cpp_cannot_reproduce_is_refused_by_verify(tmp_path: Path) -> None:
+    """Metaspace with prepend_scheme "first" puts no ▁ after special tokens; llama.cpp always does."""
+    import tiny
+
+    src = tmp_path / "metaspace"
+    tiny.model(src, "llama", tiny.llama_spm_tokenizer(src, metaspace_first=True))
+    with pytest.raises(VerifyFailed, match="tokenizes .* differently from the HF tokenizer"):
+        convert(ConvertOptions(src=str(src), quant="q8_0", name="ms"), log=lambda _: None)
+    assert_nothing_left(models_dir())

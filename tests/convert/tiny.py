@@ -102,7 +102,7 @@ def _spm_vocab_merges(model_path: Path) -> tuple[dict[str, int], list[Any]]:
     return vocab, [(m[3], m[4]) for m in merges]
 
 
-def llama_spm_tokenizer(folder: Path) -> Any:
+def llama_spm_tokenizer(folder: Path, metaspace_first: bool = False) -> Any:
     """A Llama 2 / TinyLlama / Mistral style tokenizer (tokenizer.model plus the tokenizer.json those
     repositories ship: Prepend + Replace normalizer, byte fallback), extended with ChatML tokens the
     way a fine-tune adds them."""
@@ -112,7 +112,12 @@ def llama_spm_tokenizer(folder: Path) -> Any:
     folder.mkdir(parents=True, exist_ok=True)
     vocab, merges = _spm_vocab_merges(spm_model(folder / "tokenizer.model", style="llama"))
     core = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, fuse_unk=True, unk_token="<unk>"))
-    core.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    if metaspace_first:  # what transformers' LlamaTokenizer(legacy=False) builds
+        from tokenizers import pre_tokenizers
+
+        core.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    else:
+        core.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     core.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
                                       decoders.Strip(" ", 1, 0)])
     core.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])

@@ -32,7 +32,8 @@ def smol_engine() -> Any:
 
     fix_penalties_signature()
     engine = LlamaEngine()
-    engine.load(None, LoadOptions(n_ctx=512))  # the default model: the bundled SmolLM2
+    engine.load(None, LoadOptions(n_ctx=512, n_threads=1))  # the default model: the bundled SmolLM2; 1 thread is
+    # much faster than 2 on a busy 2-core machine
     yield engine
     engine.close()
 
@@ -109,7 +110,7 @@ def test_resume_refuses_other_settings_or_model(tmp_path: Path) -> None:
 def test_cli_generate_and_errors(tmp_path: Path) -> None:
     prompts = prompt_file(tmp_path, PROMPTS[:2])
     out = tmp_path / "cli-run"
-    done = run_cli("eval", "generate", "--prompts", str(prompts), "--out", str(out), "-n", "6", "--ctx-size", "512",
+    done = run_cli("eval", "generate", "--prompts", str(prompts), "--out", str(out), "-n", "6", "--ctx-size", "512", "--threads", "1",
                    timeout=300)
     assert done.returncode == 0, done.stderr
     assert "2 replies (complete)" in done.stdout
