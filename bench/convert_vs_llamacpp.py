@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -129,6 +130,7 @@ def main() -> dict[str, Any]:
     q4_same, q4_n = compare_tensors(work / "ours-q4_k_m.gguf", work / "theirs-q4_k_m.gguf")
     diff = tokenizer_diff(work / "ours-f16.gguf", work / "theirs-f16.gguf")
     tok_same, tok_n = same_tokenization(work / "ours-f16.gguf", work / "theirs-f16.gguf")
+    shutil.rmtree(work, ignore_errors=True)  # ~1 GB of GGUFs; only the figures are kept
 
     print(f"model: {hf.name} (dequantized into {hf})")
     print(f"HF -> f16 -> q4_k_m  ours {o_time:6.1f} s {o_rss / 2**20:7.0f} MiB peak   "
