@@ -87,6 +87,12 @@ def render(d: dict[str, Any]) -> str:
     lines += _section("Provenance", [(k, v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b in v.items()))
                                      for k, v in prov.items()])
     lines += _section("License", [("license", d["license"])])
+    verify = d.get("verify")
+    if verify:
+        from convert.verify import lines as verify_lines
+
+        verdict = "passed" if verify.get("passed", True) else "FAILED"
+        lines += ["", f"  Verify ({verdict})", *[f"    {line}" for line in verify_lines(verify)]]
     lines += ["", f"  Template ({d['template_origin']})"]
     if d["template"]:
         lines += [f"    {line}" for line in d["template"].splitlines()]

@@ -173,3 +173,17 @@ def test_show_a_gguf_without_template(tmp_path: Path, capsys: pytest.CaptureFixt
     path = write_tiny_gguf(tmp_path / "base.gguf", template=None)
     code, out, _ = run(capsys, "models", "show", str(path))
     assert code == 0 and "Template (fallback)" in out and "fallback" in out
+
+
+def test_show_prints_the_stored_verify_report(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = {
+        "tokenization": {"passed": True, "identical": 58, "texts": 58, "chats": 4},
+        "logits": {"passed": True, "nmse": 1.4e-7, "nmse_max": 1e-3, "top1": 1.0, "top1_decisive": None,
+                   "against": "transformers"},
+        "perplexity": {"passed": True, "quantized": 10.5, "unquantized": 10.4, "ratio": 1.0064, "ratio_max": 1.01},
+        "passed": True,
+    }
+    Store().add("verified", tiny, update={"verify": report})
+    code, out, _ = run(capsys, "models", "show", "verified")
+    assert code == 0
+    assert "Verify (passed)" in out and "58/58 texts identical" in out and "ratio 1.0064" in out
