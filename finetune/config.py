@@ -52,12 +52,12 @@ class FinetuneConfig:
     device: str = "auto"  # auto, cuda, mps, cpu
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 elsewhere), bf16, fp32
     micro_batch_tokens: int | None = None  # tokens (padding included) per forward; 16384 on CUDA, else 2048
-    loss_chunk: int = 2048  # labelled positions per lm_head chunk
+    loss_chunk: int | None = None  # labelled positions per lm_head chunk; auto: ~256 MiB of fp32 logits
     gradient_checkpointing: bool = False
     attn_implementation: str = "sdpa"
     sharding: str = "auto"  # auto (FSDP2 from 1B parameters), ddp, fsdp
 
-    def resolve(self, n_params: int, device_type: str = "cpu") -> FinetuneConfig:
+    def resolve(self, n_params: int, device_type: str = "cpu", vocab_size: int = 32000) -> FinetuneConfig:
         """Fill the model- and device-dependent defaults; the result is what gets saved."""
         small = n_params < SMALL_MODEL_PARAMS
         out = dataclasses.replace(self, save_epochs=list(self.save_epochs))
@@ -65,6 +65,8 @@ class FinetuneConfig:
             out.micro_batch_tokens = max(16384 if device_type == "cuda" else 2048, out.max_length)
         if out.batch_size is None:
             out.batch_size = 64 if small else 32
+        if out.loss_chunk is None:  # 256 rows for Gemma's 262k vocabulary, ~1,365 for SmolLM2's 49k
+            out.loss_chunk = max(128, 2**26 // vocab_size)
         if out.residual_dropout is None:
             out.residual_dropout = 0.2 if small else 0.3
         out.validate()
@@ -94,7 +96,7 @@ class FinetuneConfig:
             problems.append("sharding must be auto, ddp or fsdp")
         if self.micro_batch_tokens is not None and self.micro_batch_tokens < self.max_length:
             problems.append("micro_batch_tokens must be at least max_length")
-        if self.loss_chunk < 1 or self.state_every_steps < 1:
+        if (self.loss_chunk is not None and self.loss_chunk < 1) or self.state_every_steps < 1:
             problems.append("loss_chunk and state_every_steps must be positive")
         if problems:
             raise FinetuneError(f"The training configuration is invalid: {'; '.join(problems)}.")

@@ -69,7 +69,7 @@ def peak_memory_bytes(n_params: int, model_config: Any, config: FinetuneConfig, 
     kept_layers = 1 if config.gradient_checkpointing else layers
     tokens = config.micro_batch_tokens
     activations = tokens * per_token_layer * kept_layers + (tokens * hidden * act_bytes * layers if config.gradient_checkpointing else 0)
-    logits = 3 * config.loss_chunk * text.vocab_size * 4
+    logits = 3 * (config.loss_chunk or 2048) * text.vocab_size * 4
     return BYTES_PER_PARAM * (n_params + new_rows * hidden) // shards + activations + logits
 
 

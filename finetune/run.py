@@ -110,7 +110,7 @@ def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
         original_eos = model_config.get_text_config().eos_token_id
     from finetune.estimate import pick_device
 
-    config = config.resolve(n_params, pick_device(config.device).type)
+    config = config.resolve(n_params, pick_device(config.device).type, model_config.get_text_config().vocab_size)
 
     encoded = [encode(tokenizer, template, ex, config.max_length) for ex in data.examples]
     empty = [e.line for e in encoded if e.n_labels == 0]

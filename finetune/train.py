@@ -78,6 +78,7 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
 
     c = p.config
     assert c.batch_size is not None and c.micro_batch_tokens is not None and c.residual_dropout is not None
+    assert c.loss_chunk is not None
     device = pick_device(c.device, int(os.environ.get("LOCAL_RANK", "0")))
     world = distributed.init(device.type)
     amp = pick_precision(c.precision, device)

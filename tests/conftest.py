@@ -17,12 +17,9 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
 
 
 def _is_loopback(address: object) -> bool:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-    elif isinstance(address, (str, bytes)):
-        return True  # AF_UNIX paths
-    else:
+    if not (isinstance(address, tuple) and address):
         return False
+    host = str(address[0])
     return host in _LOOPBACK or host.startswith("127.")
 
 

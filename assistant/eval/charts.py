@@ -53,7 +53,9 @@ def stacked_png(path: Path, rows: list[tuple[str, list[Segment]]], title: str, c
         ax.set_yticks(range(len(rows)), [label for label, _ in rows])
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
-        ax.set_xlabel("%")
+        from matplotlib.ticker import PercentFormatter
+
+        ax.xaxis.set_major_formatter(PercentFormatter())
         ax.set_title(title)
         if names:
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(rows) < 3 else -0.12), ncol=len(names), frameon=False)

@@ -21,7 +21,8 @@ and to the point; 4) it is safe and polite. Do not prefer a reply for being long
 writes the user's next message, repeats itself or is cut off is worse. If both are equally good \
 or equally bad, say tie. Answer with one word only: A, B or tie."""
 
-_ANSWER = re.compile(r"\b(tie|a|b)\b", re.IGNORECASE)
+_ANSWER = re.compile(r"^[\s*\"'`(\[]*(?:(?:reply|answer|response|verdict)\s*[:\-]?\s*)?(A|B|tie)\b", re.IGNORECASE)
+_VERDICT_WORD = re.compile(r"\b(A|B|[Tt]ie)\b")
 JUDGE_PARAMS = GenerationParams(temperature=0.0, top_k=0, min_p=0.0, top_p=1.0, repeat_penalty=1.0, max_tokens=8)
 
 
@@ -33,12 +34,20 @@ def judge_prompt(pair: Pair, reply_a: str, reply_b: str) -> list[Message]:
 
 
 def parse_answer(text: str) -> str | None:
-    """"A", "B", "tie" or None: the first such word the judge wrote."""
-    m = _ANSWER.search(text.strip())
+    """"A", "B", "tie", or None when the first line is no clear verdict: "A recipe..." starts with
+    an article, and "A, B or tie" names more than one."""
+    line = next((x.strip() for x in text.splitlines() if x.strip()), "")
+    m = _ANSWER.match(line)
     if not m:
         return None
-    word = m.group(1).lower()
-    return "tie" if word == "tie" else word.upper()
+    word, rest = m.group(1), line[m.end():]
+    if word in ("a", "b") and re.search(r"[A-Za-z]", rest):
+        return None  # a lowercase letter in a sentence
+    if re.match(r"\s+[a-z]", rest) and not re.match(r"\s+(is|wins|was)\b", rest):
+        return None  # "A recipe for ...": an article, not a verdict
+    verdict = "tie" if word.lower() == "tie" else word.upper()
+    others = {("tie" if w.lower() == "tie" else w) for w in _VERDICT_WORD.findall(rest)} - {verdict}
+    return None if others else verdict
 
 
 def judge_pair(engine: ChatEngine, pair: Pair) -> tuple[str, dict[str, Any]]:

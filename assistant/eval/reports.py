@@ -88,6 +88,8 @@ def name_of(meta: dict[str, Any]) -> str:
         return f"{meta.get('first', {}).get('label')} vs {meta.get('second', {}).get('label')}"
     if meta.get("kind") == "dialogue":
         return " / ".join(meta.get("models", []))
+    if meta.get("kind") == "lima-mini":
+        return " / ".join([str(meta.get("base")), *meta.get("names", {}).values()])
     return str(meta.get("label") or "")
 
 

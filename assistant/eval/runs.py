@@ -21,6 +21,7 @@ from models.errors import AssistantError
 from models.paths import data_dir
 
 RUN_FILE = "run.json"
+KINDS = ("generate", "compare", "dialogue", "lima-mini")
 GENERATIONS = "generations.jsonl"
 
 
@@ -148,7 +149,9 @@ def list_runs(roots: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
         for folder in candidates:
             if folder.is_dir() and (folder / RUN_FILE).is_file():
                 try:
-                    found[folder.resolve()] = read_meta(folder)
+                    meta = read_meta(folder)
                 except AssistantError:
                     continue
+                if meta.get("kind") in KINDS:  # not other tools' run.json (finetune writes one too)
+                    found[folder.resolve()] = meta
     return sorted(found.items(), key=lambda kv: str(kv[1].get("updated") or kv[1].get("created") or ""), reverse=True)

@@ -18,8 +18,8 @@ from assistant.engine.base import Chunk
 from assistant.tui.widgets.message import MessageView
 
 MIN_INTERVAL = 0.05  # seconds between two paints of a streaming reply: at most 20 a second
-MAX_INTERVAL = 0.25  # and at least 4 a second
-UI_SHARE = 0.1  # the share of the time the UI may spend painting the reply
+MAX_INTERVAL = 0.5  # and at least 2 a second
+UI_SHARE = 0.05  # the share of the time the UI may spend painting the reply
 
 
 @dataclass

@@ -12,7 +12,8 @@ def test_lima_defaults_are_the_papers_values() -> None:
     c = build_config("lima")
     assert (c.epochs, c.lr, c.lr_end, c.warmup_steps) == (15, 1e-5, 1e-6, 0)
     assert (c.adam_beta1, c.adam_beta2, c.weight_decay, c.max_length) == (0.9, 0.95, 0.1, 2048)
-    small, large = c.resolve(270_000_000), c.resolve(65_000_000_000, "cuda")
+    small, large = c.resolve(270_000_000, "cpu", 262_144), c.resolve(65_000_000_000, "cuda", 32_000)
+    assert (small.loss_chunk, large.loss_chunk) == (256, 2097)
     assert (small.batch_size, small.residual_dropout, small.micro_batch_tokens) == (64, 0.2, 2048)
     assert (large.batch_size, large.residual_dropout, large.micro_batch_tokens) == (32, 0.3, 16384)
     assert c.save_epochs == [5, 6, 7, 8, 9, 10] and c.dialogues

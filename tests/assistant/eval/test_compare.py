@@ -105,7 +105,12 @@ def test_judge_model_both_orders_and_agreement(two_runs: tuple[Path, Path], tmp_
 
 def test_parse_and_prompt() -> None:
     assert parse_answer("A") == "A" and parse_answer(" b.") == "B" and parse_answer("Tie") == "tie"
+    assert parse_answer("**B**") == "B" and parse_answer("Reply B is better.") == "B"
+    assert parse_answer("Answer: tie\nbecause...") == "tie" and parse_answer("A is better") == "A"
     assert parse_answer("I cannot decide") is None
+    assert parse_answer("A recipe for 4 green beans") is None  # an article, not a verdict
+    assert parse_answer("A, B or tie.") is None  # more than one verdict
+    assert parse_answer("") is None
     run_pair = type("P", (), {"messages": [{"role": "user", "content": "Q?"}]})()
     msgs = judge_prompt(run_pair, "left text", "right text")  # type: ignore[arg-type]
     assert msgs[0].role == "system" and "Do not prefer a reply for being longer" in msgs[0].content

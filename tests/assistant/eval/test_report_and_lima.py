@@ -23,13 +23,16 @@ def test_report_lists_past_runs_and_rewrites_them(two_runs: tuple[Path, Path], t
     mine = write_run(eval_dir() / "gamma--set", "gamma", [reply("1", "ok")])
     cmp = CompareRun.create(*two_runs, out=tmp_path / "runs" / "cmp")
     cmp.record(cmp.pairs[0], "tie")
+    (tmp_path / "runs" / "finetune-x").mkdir()
+    (tmp_path / "runs" / "finetune-x" / "run.json").write_text('{"base": "gemma3-270m"}')  # finetune's, not ours
     res = CliRunner().invoke(cli, ["eval", "report", "--dir", str(tmp_path / "runs")])
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     assert lines[0].split()[:4] == ["UPDATED", "KIND", "MODELS", "SUMMARY"]
     body = "\n".join(lines[1:])
     assert "gamma" in body and "alpha vs beta" in body and str(mine.resolve()) in body
-    assert len(lines) == 1 + 4  # gamma, alpha, beta and the comparison
+    assert len(lines) == 1 + 4  # gamma, alpha, beta and the comparison; not finetune's run folder
+    assert "finetune-x" not in res.output
     res = CliRunner().invoke(cli, ["eval", "report", str(cmp.folder), str(mine)])
     assert res.exit_code == 0, res.output
     assert (cmp.folder / "report.md").is_file() and (mine / "report.md").is_file()
@@ -90,6 +93,7 @@ def test_lima_mini_dry_run_states_the_plan(lima_train: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_lima_mini_tiny_end_to_end(lima_train: Path, tmp_path: Path) -> None:
     """The whole loop on a tiny schedule (minutes on 2 cores): finetune x2, convert x2, generate x3, report."""
     from tests.assistant.cli_helpers import run_cli
@@ -97,10 +101,11 @@ def test_lima_mini_tiny_end_to_end(lima_train: Path, tmp_path: Path) -> None:
     out = tmp_path / "mini"
     done = run_cli("eval", "lima-mini", "--data", str(lima_train), "--out", str(out), "--schedule", "cpu",
                    "--examples", "8", "--epochs", "1", "--max-length", "128", "--batch-size", "4", "--max-tokens", "16",
-                   timeout=3600)
+                   "--dev-tokens", "4", "--threads", "1", timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = (out / "report.md").read_text()
-    assert "| base |" in report or "base" in report
+    assert "|  | base | single | dialogues |" in report
+    assert "| finetune-dialogues | done |" in report and "| convert-single | done |" in report
     for label in ("base", "single", "dialogues"):
         assert (out / f"gen-{label}" / "generations.jsonl").read_text().count("\n") == 20
 
