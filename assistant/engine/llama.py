@@ -36,6 +36,7 @@ from models.resolve import ResolvedModel, resolve
 
 MAX_DEFAULT_CTX = 8192
 GENERATION_RESERVE = 512  # tokens kept free for the reply when trimming a long history
+PENALTY_LAST_N = 64  # tokens the repetition penalty looks back over (llama.cpp's default)
 
 
 def physical_cores() -> int:
@@ -201,7 +202,7 @@ class LlamaEngine:
         evaluated = self._evaluate_prompt(llm, prompt)
         sampler = self._make_sampler(llm, params)
         if params.repeat_penalty != 1.0:
-            for tok in prompt[-64:]:
+            for tok in prompt[-PENALTY_LAST_N:]:
                 llama_cpp.llama_sampler_accept(sampler, tok)
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         stop = StopMatcher(list(params.stop) + self.template.stop if self.template else list(params.stop))
@@ -343,7 +344,9 @@ class LlamaEngine:
                 biases[i].bias = float("-inf")
             add(chain, llama_cpp.llama_sampler_init_logit_bias(llm.n_vocab(), len(self._eog), biases))
         if params.repeat_penalty != 1.0:
-            add(chain, llama_cpp.llama_sampler_init_penalties(64, params.repeat_penalty, 0.0, 0.0))
+            # The binding takes n_vocab first (it sizes backend sampling buffers only).
+            penalties = llama_cpp.llama_sampler_init_penalties(llm.n_vocab(), PENALTY_LAST_N, params.repeat_penalty, 0.0, 0.0)
+            add(chain, penalties)
         if params.temperature <= 0:
             add(chain, llama_cpp.llama_sampler_init_greedy())
             return chain

@@ -39,11 +39,9 @@ class _Bar:
 
 def start_llama(model: str | None, kw: dict[str, Any]) -> tuple[Any, Any]:
     """(engine, resolved model) with llama.cpp's log sent to the log file."""
-    from assistant.eval.compat import fix_penalties_signature
     from assistant.options import session_config
     from assistant.runtime import start_engine
 
-    fix_penalties_signature()
     cfg = session_config({**kw, "model": model})
     return start_engine(cfg), cfg.model
 

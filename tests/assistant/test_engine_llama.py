@@ -73,6 +73,18 @@ def test_turn_two_evaluates_only_its_new_tokens(engine: LlamaEngine) -> None:
     assert last2.stats.prompt_tokens > last2.stats.prompt_evaluated + last.stats.prompt_tokens - 5
 
 
+def test_repeat_penalty_changes_greedy_choices(engine: LlamaEngine) -> None:
+    msgs = [Message("user", "Write the word 'cat' twenty times, separated by spaces.")]
+    plain, _ = collect(engine.stream(msgs, GenerationParams(temperature=0.0, max_tokens=40, ignore_eos=True)))
+    penalised, last = collect(
+        engine.stream(msgs, GenerationParams(temperature=0.0, max_tokens=40, ignore_eos=True, repeat_penalty=1.8))
+    )
+    assert last.finish_reason == "length"
+    words = plain.split()
+    assert words.count(max(set(words), key=words.count)) >= 5, plain  # the unpenalised reply repeats itself
+    assert len(set(penalised.split())) > len(set(words)), (plain, penalised)
+
+
 def test_same_seed_same_reply(engine: LlamaEngine) -> None:
     params = GenerationParams(temperature=0.9, seed=1234, max_tokens=30)
     msgs = [Message("user", "Tell me something about cats.")]

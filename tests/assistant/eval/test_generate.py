@@ -28,9 +28,7 @@ def prompt_file(tmp_path: Path, rows: list[dict[str, Any]] = PROMPTS) -> Path:
 @pytest.fixture(scope="module")
 def smol_engine() -> Any:
     from assistant.engine.llama import LlamaEngine
-    from assistant.eval.compat import fix_penalties_signature
 
-    fix_penalties_signature()
     engine = LlamaEngine()
     engine.load(None, LoadOptions(n_ctx=512, n_threads=1))  # the default model: the bundled SmolLM2; 1 thread is
     # much faster than 2 on a busy 2-core machine
