@@ -126,6 +126,7 @@ async def run_app(engine: Any, params: Any, history: Any, probe_box: list[Probe]
             await asyncio.sleep(0.005)
         job = app.job
         typed = 0
+        ui_cpu, wall = time.thread_time(), time.perf_counter()  # this thread runs the app's event loop
         while app.job is not None:
             await asyncio.sleep(0.05)
             if not typing or app.job is None or probe.key_sent is not None:
@@ -136,6 +137,7 @@ async def run_app(engine: Any, params: Any, history: Any, probe_box: list[Probe]
             probe.key_sent = (time.perf_counter(), len(prompt.text))
             app.post_message(events.Key("x", "x"))
             typed += 1
+        ui_share = (time.thread_time() - ui_cpu) / (time.perf_counter() - wall)
         await pilot.pause(0.2)
         final = job.final
         assert final is not None and final.stats is not None
@@ -144,7 +146,8 @@ async def run_app(engine: Any, params: Any, history: Any, probe_box: list[Probe]
         rendered = (n - 1) / (probe.reply_last_paint - probe.reply_first_paint)
         return {"tokens": n, "typed": typed, "app_tokens_per_second": rendered,
                 "engine_in_app_tokens_per_second": final.stats.tokens_per_second,
-                "latencies_ms": [x * 1000 for x in probe.latencies]}
+                "latencies_ms": [x * 1000 for x in probe.latencies], "ui_cpu_share": ui_share,
+                "paint_interval_s": job.interval}
 
 
 def main() -> None:
@@ -188,7 +191,8 @@ def main() -> None:
     alone_runs = [engine_alone(engine, params)]
     print(f"engine alone: {alone_runs[0]['tokens_per_second']:.1f} tokens/s", flush=True)
     app_result = asyncio.run(run_app(engine, params, history, probe_box, typing=False))
-    print(f"app: {app_result['app_tokens_per_second']:.1f} tokens/s rendered", flush=True)
+    print(f"app: {app_result['app_tokens_per_second']:.1f} tokens/s rendered, the UI thread busy "
+          f"{app_result['ui_cpu_share']:.0%} of the time, a paint every {app_result['paint_interval_s']:.2f} s at the end", flush=True)
     alone_runs.append(engine_alone(engine, params))  # before and after the app: machine noise hits both
     print(f"engine alone: {alone_runs[1]['tokens_per_second']:.1f} tokens/s", flush=True)
     typed = asyncio.run(run_app(engine, params, history, probe_box, typing=True))
@@ -213,7 +217,7 @@ def main() -> None:
         "anchor": "tokens/s of the engine alone (same model, prompt, params; before and after the app run)",
         "app_tokens_per_second": round(app_result["app_tokens_per_second"], 2),
         "app_tokens_per_second_while_typing": round(typed["app_tokens_per_second"], 2),
-        "engine_tokens_per_second": round(engine_tps, 2),
+        "engine_tokens_per_second": round(engine_tps, 2), "ui_cpu_share": round(app_result["ui_cpu_share"], 3),
         "key_to_paint_p50_ms": round(p50, 2), "key_to_paint_p95_ms": round(p95, 2), "keys": len(latencies),
         "first_paint_s": round(first, 4), "reply_tokens": app_result["tokens"],
         "model": engine_name(alone_runs), "cpu_count": os.cpu_count(),

@@ -26,7 +26,7 @@ from models.errors import AssistantError
 
 # The CPU schedule (stated in the README); "paper" is the LIMA recipe's own defaults in finetune.
 SCHEDULES: dict[str, dict[str, Any]] = {
-    "cpu": {"examples": 100, "epochs": 1, "max_length": 384, "batch_size": 8, "lr": 1e-4, "lr_end": 1e-5,
+    "cpu": {"examples": 200, "epochs": 2, "max_length": 512, "batch_size": 8, "lr": 1e-4, "lr_end": 1e-5,
             "dev_max_new_tokens": 128},
     "paper": {"examples": 1000, "epochs": 15, "max_length": 2048, "batch_size": 64, "lr": 1e-5, "lr_end": 1e-6,
               "dev_max_new_tokens": 256},

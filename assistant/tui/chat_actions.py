@@ -123,11 +123,10 @@ class ChatActions(ChatAppBase):
         job = message.job
         text = job.take()
         if text:
-            started = time.perf_counter()
+            job.painted()
             if job.view.mark == "loading the model…":
                 job.view.set_header(mark="")
             await job.view.write(text)
-            self.call_after_refresh(lambda: job.painted(time.perf_counter() - started))
             job.last_paint_at = time.perf_counter()
             elapsed = job.last_paint_at - job.first_text_at
             if elapsed > 0.5:

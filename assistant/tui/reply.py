@@ -2,9 +2,11 @@
 most every ``interval`` seconds, so the engine never waits for the screen and the screen never
 falls behind (pieces that arrive between two paints are written together).
 
-The interval adapts: painting a growing Markdown reply costs the UI thread time (and the GIL) that
-the engine's thread would otherwise use, so paints are spaced to keep the UI's share of the time
-near ``UI_SHARE`` (between ``MIN_INTERVAL`` and ``MAX_INTERVAL``)."""
+The interval adapts: painting a growing Markdown reply (the write, then Textual's layout and
+compositor) costs the UI thread CPU time that llama.cpp's threads would otherwise use, and they
+use every core. So the UI thread's own CPU time is measured between paints and the paints are
+spaced to keep its share of the time near ``UI_SHARE`` (between ``MIN_INTERVAL`` and
+``MAX_INTERVAL``)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from assistant.engine.base import Chunk
 from assistant.tui.widgets.message import MessageView
 
 MIN_INTERVAL = 0.05  # seconds between two paints of a streaming reply: at most 20 a second
-MAX_INTERVAL = 0.5  # and at least 2 a second
-UI_SHARE = 0.05  # the share of the time the UI may spend painting the reply
+MAX_INTERVAL = 0.25  # and at least 4 a second
+UI_SHARE = 0.04  # the share of the time the UI thread may be busy while a reply streams
 
 
 @dataclass
@@ -41,6 +43,7 @@ class ReplyJob:
     _posted: bool = False
     interval: float = MIN_INTERVAL
     _last_post: float = 0.0
+    _ui_sample: tuple[float, float] | None = None  # (UI thread CPU time, wall time) at the last paint
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def push(self, text: str) -> bool:
@@ -66,10 +69,17 @@ class ReplyJob:
             self._posted = False
             return text
 
-    def painted(self, cost: float) -> None:
-        """UI side: one paint of the reply took ``cost`` seconds (write + refresh)."""
+    def painted(self) -> None:
+        """UI side, at each paint: adapt the interval to the UI thread's CPU share since the last one."""
+        sample = (time.thread_time(), time.perf_counter())
         with self._lock:
-            self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, cost / UI_SHARE))
+            if self._ui_sample is not None:
+                busy, wall = sample[0] - self._ui_sample[0], sample[1] - self._ui_sample[1]
+                if wall > 0:
+                    wanted = self.interval * (busy / wall) / UI_SHARE
+                    # halfway (geometrically) towards the wanted interval: steady, without oscillating
+                    self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, (self.interval * max(wanted, 1e-3)) ** 0.5))
+            self._ui_sample = sample
 
     @property
     def text(self) -> str:

@@ -83,10 +83,10 @@ def test_lima_mini_dry_run_states_the_plan(lima_train: Path, tmp_path: Path) -> 
     res = CliRunner().invoke(cli, ["eval", "lima-mini", "--data", str(lima_train), "--out", str(out),
                                    "--schedule", "cpu", "--dry-run"])
     assert res.exit_code == 0, res.output
-    assert "100 single-turn examples + 29 dialogues, 1 epoch, max length 384, batch 8, lr 0.0001 -> 1e-05" in res.output
+    assert "200 single-turn examples + 29 dialogues, 2 epochs, max length 512, batch 8, lr 0.0001 -> 1e-05" in res.output
     cmds = [line for line in res.output.splitlines() if line.startswith("assistant finetune")]
     assert len(cmds) == 2 and "--no-dialogues" in cmds[0] and "--dialogues" in cmds[1]
-    assert "epochs=1" in cmds[0] and "save_epochs=1" in cmds[0] and "batch_size=8" in cmds[0]
+    assert "epochs=2" in cmds[0] and "save_epochs=2" in cmds[0] and "batch_size=8" in cmds[0]
     res = CliRunner().invoke(cli, ["eval", "lima-mini", "--data", str(lima_train), "--out", str(out),
                                    "--schedule", "cpu", "--epochs", "3", "--dry-run"])
     assert res.exit_code == 1 and "another schedule" in str(res.exception)
@@ -127,7 +127,7 @@ def test_lima_report_from_a_finished_folder(tmp_path: Path) -> None:
     write_run(folder / "gen-base", "base", [reply("tides", "Tides...\nUser: more", "eot"), reply("x", "long", "length")])
     write_run(folder / "gen-single", "single", [reply("tides", "The moon.", "eot"), reply("x", "ok", "eot")])
     text = write_lima_report(folder).read_text()
-    assert "| epochs | 1 | 15 |" in text and "| max_length | 384 | 2048 |" in text and "| lr | 0.0001 | 1e-5 |" in text
+    assert "| epochs | 2 | 15 |" in text and "| max_length | 512 | 2048 |" in text and "| lr | 0.0001 | 1e-5 |" in text
     assert "| finetune-single | done | 30.0 min |" in text
     assert "| single | 2 | 2.500 | 2.250 | 17 | 2.0 min | 2.0 GiB |" in text
     stats_header = next(line for line in text.splitlines() if line.startswith("|  | base"))
