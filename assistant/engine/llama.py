@@ -27,6 +27,7 @@ from assistant.engine.base import (
 )
 from assistant.engine.context import fit_to_context
 from assistant.engine.memory import check_fits
+from assistant.engine.stderr import route_llama_log
 from assistant.engine.stops import StopMatcher
 from assistant.engine.template import FALLBACK_WARNING, ChatTemplate
 from models.eot import end_of_generation_tokens
@@ -88,6 +89,7 @@ class LlamaEngine:
         backend = gpu_backend()
         n_gpu_layers = options.n_gpu_layers if options.n_gpu_layers is not None else (-1 if backend != "CPU" else 0)
         self.close()
+        route_llama_log(options.verbose)
         try:
             llm = llama_cpp.Llama(
                 model_path=str(resolved.path),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 _saved: tuple[int, TextIO] | None = None  # (dup of the original fd 2, the original sys.stderr)
 _log_path: Path | None = None
@@ -52,3 +52,35 @@ def restore_native_stderr() -> None:
 
 def is_redirected() -> bool:
     return _saved is not None
+
+
+# ggml's log levels (ggml.h); llama-cpp-python's own callback maps them wrongly (its table is from an
+# older ggml), so llama.cpp's warnings pass its ERROR filter and reach the terminal.
+GGML_LOG_LEVEL_ERROR = 4
+GGML_LOG_LEVEL_CONT = 5
+_log_state: dict[str, Any] = {"verbose": False, "callback": None, "last_level": 0}
+
+
+def route_llama_log(verbose: bool) -> None:
+    """Send llama.cpp's log lines to fd 2: the log file when redirected, else the terminal, where
+    only errors show unless ``verbose``."""
+    _log_state["verbose"] = verbose
+    if _log_state["callback"] is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def write(level: int, text: bytes, _user_data: Any) -> None:
+        if level == GGML_LOG_LEVEL_CONT:
+            level = _log_state["last_level"]
+        _log_state["last_level"] = level
+        if _saved is not None or _log_state["verbose"] or level >= GGML_LOG_LEVEL_ERROR:
+            try:
+                os.write(2, text)
+            except OSError:
+                pass
+
+    llama_cpp.llama_log_set(write, ctypes.c_void_p(0))
+    _log_state["callback"] = write  # ctypes callbacks must outlive their registration
