@@ -6,6 +6,7 @@ the terminal through a saved duplicate of the original fd 2.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -77,10 +78,8 @@ def route_llama_log(verbose: bool) -> None:
             level = _log_state["last_level"]
         _log_state["last_level"] = level
         if _saved is not None or _log_state["verbose"] or level >= GGML_LOG_LEVEL_ERROR:
-            try:
+            with contextlib.suppress(OSError):
                 os.write(2, text)
-            except OSError:
-                pass
 
     llama_cpp.llama_log_set(write, ctypes.c_void_p(0))
     _log_state["callback"] = write  # ctypes callbacks must outlive their registration

@@ -54,7 +54,7 @@ def terminal_on_saved_stderr() -> None:
 def run_app(flags: dict[str, Any], *, conversation_id: int | None = None, continue_: bool = False) -> None:
     from assistant.history import Conversation, History
     from assistant.options import session_config
-    from assistant.runtime import quiet_native_logs
+    from assistant.runtime import llama_log_path, quiet_native_logs
     from assistant.tui.app import ChatApp
     from models.paths import config_dir
 
@@ -80,5 +80,7 @@ def run_app(flags: dict[str, Any], *, conversation_id: int | None = None, contin
         finally:
             app.wait_idle()
             app.host.close()
+        if cfg.load.verbose:
+            print(f"llama.cpp's log of this session: {llama_log_path()}", file=sys.stderr)
     finally:
         history.close()
