@@ -58,6 +58,7 @@ def run_ask(text: str, flags: dict[str, Any], *, stream: bool, out: IO[str]) -> 
         "completion_tokens": stats.get("completion_tokens"),
         "tokens_per_second": stats.get("tokens_per_second"),
         "time_to_first_token": stats.get("time_to_first_token"),
+        "threads": stats.get("threads"),
         "model": cfg.model.name,
         "model_path": str(cfg.model.path),
     }

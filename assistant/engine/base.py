@@ -80,6 +80,7 @@ class Stats:
     dropped_turns: int = 0  # oldest turns left out to fit the context
     n_ctx: int = 0
     context_used: int = 0
+    threads: int = 0  # CPU threads this reply ran on (0: not reported)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

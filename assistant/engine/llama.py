@@ -30,6 +30,7 @@ from assistant.engine.memory import check_fits
 from assistant.engine.stderr import route_llama_log
 from assistant.engine.stops import StopMatcher
 from assistant.engine.template import FALLBACK_WARNING, ChatTemplate
+from assistant.engine.threads import ThreadPicker
 from models.eot import end_of_generation_tokens
 from models.errors import AssistantError
 from models.gguf_file import GGUFInfo, read_gguf
@@ -73,6 +74,8 @@ class LlamaEngine:
         self._prompt_logits: tuple[list[int], Any] | None = None  # last prompt and the logits after it
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        self._threads: ThreadPicker | None = None  # None: the person fixed the count (--threads)
+        self._n_threads = 0
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, model: str | ResolvedModel | None, options: LoadOptions | None = None) -> ModelInfo:
@@ -90,12 +93,14 @@ class LlamaEngine:
         n_gpu_layers = options.n_gpu_layers if options.n_gpu_layers is not None else (-1 if backend != "CPU" else 0)
         self.close()
         route_llama_log(options.verbose)
+        threads = options.n_threads or physical_cores()
         try:
             llm = llama_cpp.Llama(
                 model_path=str(resolved.path),
                 n_ctx=n_ctx,
                 n_batch=min(512, n_ctx),
-                n_threads=options.n_threads or physical_cores(),
+                n_threads=threads,
+                n_threads_batch=threads,
                 n_gpu_layers=n_gpu_layers,
                 flash_attn=True,  # llama.cpp's own default (auto) picks it on CPU, Metal and CUDA: ~9% faster decode here
                 verbose=options.verbose,
@@ -110,6 +115,9 @@ class LlamaEngine:
         self._ctx_tokens = []
         self._reply_ids = {}
         self._prompt_logits = None
+        self._n_threads = llm.n_threads
+        # On a GPU the CPU threads matter little; on the CPU they are picked per reply (threads.py).
+        self._threads = ThreadPicker(self._n_threads) if options.n_threads is None and backend == "CPU" else None
         tokens = gguf.tokens
         bos_id = gguf.metadata.get("tokenizer.ggml.bos_token_id")
         eos_id = gguf.metadata.get("tokenizer.ggml.eos_token_id")
@@ -202,6 +210,11 @@ class LlamaEngine:
         import llama_cpp
 
         ctx = llm.ctx
+        if self._threads is not None:
+            n = self._threads.pick()
+            if n != self._n_threads:
+                llama_cpp.llama_set_n_threads(ctx, n, n)
+                self._n_threads = n
         evaluated = self._evaluate_prompt(llm, prompt)
         sampler = self._make_sampler(llm, params)
         if params.repeat_penalty != 1.0:
@@ -250,6 +263,8 @@ class LlamaEngine:
                     yield Chunk(tail)
         finally:
             llama_cpp.llama_sampler_free(sampler)
+            if self._threads is not None:
+                self._threads.restart()
         end = time.perf_counter()
         if finish != "stop":
             self._remember_reply(llm, sampled)
@@ -264,6 +279,7 @@ class LlamaEngine:
             dropped_turns=dropped,
             n_ctx=n_ctx,
             context_used=len(self._ctx_tokens),
+            threads=self._n_threads,
         )
         yield Chunk("", finish_reason=finish, stats=stats)
 

@@ -111,7 +111,7 @@ def test_ask_with_stdin_and_json() -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(result) >= {"text", "finish_reason", "prompt_evaluated", "completion_tokens", "tokens_per_second",
-                           "time_to_first_token", "model"}
+                           "time_to_first_token", "threads", "model"}
     assert result["model"] == "smollm2-135m-instruct"
     assert result["finish_reason"] in ("eot", "length") and result["completion_tokens"] > 0
     assert "Python" in result["text"]
