@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from assistant.engine.base import Chunk, Message
 from models.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.options import SessionConfig
 
 
 def build_prompt(prompt: str, stdin: IO[str] | None) -> str:
@@ -49,16 +52,17 @@ def run_ask(text: str, flags: dict[str, Any], *, stream: bool, out: IO[str]) -> 
     if stream:
         out.write("\n")
         out.flush()
+    return json_result(parts, last, cfg)
+
+
+def json_result(parts: list[str], last: Chunk, cfg: SessionConfig) -> dict[str, Any]:
+    """What `ask --json` prints: the reply, how it ended, and its numbers."""
     stats = last.stats.as_dict() if last.stats else {}
     return {
         "text": "".join(parts),
         "finish_reason": last.finish_reason,
-        "prompt_tokens": stats.get("prompt_tokens"),
-        "prompt_evaluated": stats.get("prompt_evaluated"),
-        "completion_tokens": stats.get("completion_tokens"),
-        "tokens_per_second": stats.get("tokens_per_second"),
-        "time_to_first_token": stats.get("time_to_first_token"),
-        "threads": stats.get("threads"),
+        **{key: stats.get(key) for key in ("prompt_tokens", "prompt_evaluated", "completion_tokens",
+                                           "tokens_per_second", "time_to_first_token", "threads")},
         "model": cfg.model.name,
         "model_path": str(cfg.model.path),
     }

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 from typing import IO, Any
 
+from assistant.ask import json_result
 from assistant.engine.base import Chunk, GenerationParams
 from assistant.history import Conversation, History
 from assistant.session import ChatSession
@@ -63,16 +64,5 @@ def run_ask_saved(text: str, flags: dict[str, Any], *, continue_: bool, stream: 
     if stream:
         out.write("\n")
         out.flush()
-    stats = last.stats.as_dict() if last.stats else {}
-    return {
-        "text": "".join(parts),
-        "finish_reason": last.finish_reason,
-        "prompt_tokens": stats.get("prompt_tokens"),
-        "prompt_evaluated": stats.get("prompt_evaluated"),
-        "completion_tokens": stats.get("completion_tokens"),
-        "tokens_per_second": stats.get("tokens_per_second"),
-        "time_to_first_token": stats.get("time_to_first_token"),
-        "model": cfg.model.name,
-        "model_path": str(cfg.model.path),
-        "conversation_id": session.conversation.id if session.conversation else None,
-    }
+    return {**json_result(parts, last, cfg),
+            "conversation_id": session.conversation.id if session.conversation else None}
