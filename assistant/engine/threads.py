@@ -15,7 +15,7 @@ import time
 
 MIN_WINDOW = 0.05  # seconds: the shortest window a measurement is made over
 STALE = 2.0  # seconds: an older starting point says little about now, so a fresh window is taken
-ROUND_UP = 0.3  # a core that others use less than 70% of the time still counts as free
+ROUND_UP = 0.3  # a core that others keep busy under 30% of the time still counts as free
 
 
 def threads_for(max_threads: int, cpus: int, busy_elsewhere: float) -> int:
