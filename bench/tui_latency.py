@@ -106,7 +106,7 @@ def engine_alone(engine: Any, params: Any) -> dict[str, float]:
     return out
 
 
-async def run_app(engine: Any, params: Any, history: Any, probe_box: list[Probe], *, typing: bool) -> dict[str, Any]:
+async def run_app(engine: Any, params: Any, history: Any, *, typing: bool) -> dict[str, Any]:
     from textual import events
 
     from assistant.tui.app import ChatApp
@@ -114,7 +114,6 @@ async def run_app(engine: Any, params: Any, history: Any, probe_box: list[Probe]
 
     app = ChatApp(history=history, engine_factory=lambda name: engine, model=engine.info.name, params=params, new=True)
     probe = Probe(app)
-    probe_box.append(probe)
     async with app.run_test(size=(100, 30)) as pilot:
         while app.host.inner is None:
             await asyncio.sleep(0.01)
@@ -156,7 +155,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
-    probe_box: list[Probe] = []
     from assistant.engine.base import GenerationParams, LoadOptions
     from assistant.history import History
     from assistant.runtime import quiet_native_logs
@@ -190,12 +188,12 @@ def main() -> None:
     params = GenerationParams(temperature=0.8, seed=1, max_tokens=args.tokens, ignore_eos=True)
     alone_runs = [engine_alone(engine, params)]
     print(f"engine alone: {alone_runs[0]['tokens_per_second']:.1f} tokens/s", flush=True)
-    app_result = asyncio.run(run_app(engine, params, history, probe_box, typing=False))
+    app_result = asyncio.run(run_app(engine, params, history, typing=False))
     print(f"app: {app_result['app_tokens_per_second']:.1f} tokens/s rendered, the UI thread busy "
           f"{app_result['ui_cpu_share']:.0%} of the time, a paint every {app_result['paint_interval_s']:.2f} s at the end", flush=True)
     alone_runs.append(engine_alone(engine, params))  # before and after the app: machine noise hits both
     print(f"engine alone: {alone_runs[1]['tokens_per_second']:.1f} tokens/s", flush=True)
-    typed = asyncio.run(run_app(engine, params, history, probe_box, typing=True))
+    typed = asyncio.run(run_app(engine, params, history, typing=True))
     print(f"app while typing: {typed['app_tokens_per_second']:.1f} tokens/s rendered", flush=True)
     engine_tps = statistics.mean(r["tokens_per_second"] for r in alone_runs)
     latencies = typed["latencies_ms"]

@@ -61,6 +61,7 @@ def flops_per_token(n_params: int, model_config: Any, seq: int, checkpointing: b
 def peak_memory_bytes(n_params: int, model_config: Any, config: FinetuneConfig, shards: int, new_rows: int = 0) -> int:
     """Weights, gradients and optimizer state (sharded by FSDP), plus one micro-batch of activations
     (at most ``micro_batch_tokens``) and one chunk of logits."""
+    assert config.loss_chunk is not None and config.micro_batch_tokens is not None, "resolve() the config first"
     text = model_config.get_text_config()
     hidden, layers = text.hidden_size, text.num_hidden_layers
     inter = getattr(text, "intermediate_size", 4 * hidden)
@@ -69,7 +70,7 @@ def peak_memory_bytes(n_params: int, model_config: Any, config: FinetuneConfig, 
     kept_layers = 1 if config.gradient_checkpointing else layers
     tokens = config.micro_batch_tokens
     activations = tokens * per_token_layer * kept_layers + (tokens * hidden * act_bytes * layers if config.gradient_checkpointing else 0)
-    logits = 3 * (config.loss_chunk or 2048) * text.vocab_size * 4
+    logits = 3 * config.loss_chunk * text.vocab_size * 4
     return BYTES_PER_PARAM * (n_params + new_rows * hidden) // shards + activations + logits
 
 
