@@ -120,10 +120,17 @@ async def run_app(engine: Any, params: Any, history: Any, *, typing: bool) -> di
         prompt = app.query_one(PromptInput)
         prompt.load_text(PROMPT)
         probe.watch_reply = True
+        jobs: list[Any] = []
+
+        async def catch_job() -> None:  # pilot.press waits for idle: a short reply may be over by then
+            while app.job is None:
+                await asyncio.sleep(0.001)
+            jobs.append(app.job)
+
+        catcher = asyncio.create_task(catch_job())
         await pilot.press("enter")
-        while app.job is None:
-            await asyncio.sleep(0.005)
-        job = app.job
+        await catcher
+        job = jobs[0]
         typed = 0
         ui_cpu, wall = time.thread_time(), time.perf_counter()  # this thread runs the app's event loop
         while app.job is not None:
