@@ -16,6 +16,8 @@ from assistant.tui.widgets.message import MessageView
 from assistant.tui.widgets.prompt import PromptInput
 from models.errors import AssistantError
 
+LIVE_RATE_INTERVAL = 1.0  # seconds between two updates of the status line's tokens/s while a reply streams
+
 
 class ChatActions(ChatAppBase):
     # -- the selected message ---------------------------------------------------------------------
@@ -97,6 +99,7 @@ class ChatActions(ChatAppBase):
         job.view.begin_stream()
         job.view.set_header(mark="loading the model…" if self.host.inner is None else "")
         self.set_state("generating")
+        job.rate_timer = self.set_interval(LIVE_RATE_INTERVAL, self._show_live_rate)
         self._generate(job, start)
 
     @work(thread=True, group="reply", exit_on_error=False)
@@ -128,12 +131,20 @@ class ChatActions(ChatAppBase):
                 job.view.set_header(mark="")
             await job.view.write(text)
             job.last_paint_at = time.perf_counter()
-            elapsed = job.last_paint_at - job.first_text_at
+
+    def _show_live_rate(self) -> None:
+        """Once a second while a reply streams, in a frame of its own: painting the status line
+        together with the reply would widen the screen region Textual redraws to the whole screen."""
+        job = self.job
+        if job is not None and job.pieces:
+            elapsed = time.perf_counter() - job.first_text_at
             if elapsed > 0.5:
                 self.status.tokens_per_second = job.pieces / elapsed
 
     async def on_reply_done(self, message: ReplyDone) -> None:
         job = message.job
+        if job.rate_timer is not None:
+            job.rate_timer.stop()
         rest = job.take()
         if rest:
             await job.view.write(rest)

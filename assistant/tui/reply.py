@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from textual.message import Message
+from textual.timer import Timer
 
 from assistant.engine.base import Chunk
 from assistant.tui.widgets.message import MessageView
@@ -45,6 +46,7 @@ class ReplyJob:
     _last_post: float = 0.0
     _ui_sample: tuple[float, float] | None = None  # (UI thread CPU time, wall time) at the last paint
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    rate_timer: Timer | None = None  # updates the status line's tokens/s while the reply streams
 
     def push(self, text: str) -> bool:
         """Worker side. True when the UI should be told to take the text now."""

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.widgets import Static
 
 from assistant.tui.widgets.message import MARKS, MessageView
+from assistant.tui.widgets.message_body import OnePassLayout
 
 WELCOME = (
     "Type a message and press Enter.  Shift+Enter or Ctrl+J: new line.  F1: keys.  "
@@ -23,8 +25,17 @@ def record_mark(record: Any) -> str:
     return MARKS.get(getattr(record, "finish_reason", None) or "", "")
 
 
-class ChatLog(VerticalScroll):
+class ChatLog(OnePassLayout, VerticalScroll):
     can_focus = False
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        # Anchored, the compositor scrolls to "bottom minus height", which is negative while the
+        # messages are shorter than the view; Textual's second layout pass used to clamp it.
+        valid = self.validate_scroll_y(self.scroll_y)
+        if valid != self.scroll_y:
+            self.scroll_y = valid
+        return changed
 
     def on_mount(self) -> None:
         self.anchor()

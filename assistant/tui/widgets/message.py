@@ -11,6 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
+from assistant.tui.widgets.message_body import MessageBody, OnePassLayout
+
 MARKS = {
     "cancelled": "stopped",
     "length": "cut off (max tokens or context)",
@@ -27,7 +29,7 @@ def code_blocks(markdown: str) -> list[tuple[str, str]]:
     return [(t.info.strip().split(" ")[0] if t.info else "", t.content) for t in tokens if t.type in ("fence", "code_block")]
 
 
-class MessageView(Vertical, can_focus=True):
+class MessageView(OnePassLayout, Vertical, can_focus=True):
     """``record`` is the saved message (None while a prompt is pending)."""
 
     BINDINGS = [
@@ -54,7 +56,7 @@ class MessageView(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(self.header_text(), classes="message-header", markup=False)
-        yield Markdown(self.content, classes="message-body")
+        yield MessageBody(self.content, classes="message-body")
 
     def header_text(self) -> str:
         parts = [self.label]
@@ -75,8 +77,8 @@ class MessageView(Vertical, can_focus=True):
         self.query_one(".message-header", Static).update(self.header_text())
 
     @property
-    def body(self) -> Markdown:
-        return self.query_one(".message-body", Markdown)
+    def body(self) -> MessageBody:
+        return self.query_one(".message-body", MessageBody)
 
     # -- streaming ------------------------------------------------------------------------------
     def begin_stream(self) -> None:
