@@ -2,11 +2,13 @@
 most every ``interval`` seconds, so the engine never waits for the screen and the screen never
 falls behind (pieces that arrive between two paints are written together).
 
-The interval adapts: painting a growing Markdown reply (the write, then Textual's layout and
-compositor) costs the UI thread CPU time that llama.cpp's threads would otherwise use, and they
-use every core. So the UI thread's own CPU time is measured between paints and the paints are
-spaced to keep its share of the time near ``UI_SHARE`` (between ``MIN_INTERVAL`` and
-``MAX_INTERVAL``)."""
+The interval adapts (``PaintPacer``): painting a growing Markdown reply (the write, then Textual's
+layout and compositor) costs the UI thread 5-20 ms, CPU time that llama.cpp's threads would
+otherwise use, and they use every core: on a 2-core machine each 1% of the time the UI thread is
+busy costs the engine about 1% of its tokens/s. So the UI thread's own CPU time is measured between
+paints and the paints are spaced to keep its share of the time near ``UI_SHARE``: a fast machine
+paints up to 20 times a second, a slow one (or a long conversation, where each layout costs more)
+down to once a second. The interval a reply ends with is where the next one starts."""
 
 from __future__ import annotations
 
@@ -21,8 +23,29 @@ from assistant.engine.base import Chunk
 from assistant.tui.widgets.message import MessageView
 
 MIN_INTERVAL = 0.05  # seconds between two paints of a streaming reply: at most 20 a second
-MAX_INTERVAL = 0.25  # and at least 4 a second
-UI_SHARE = 0.04  # the share of the time the UI thread may be busy while a reply streams
+MAX_INTERVAL = 1.0  # and at least 1 a second
+FIRST_INTERVAL = 0.25  # before anything is measured
+UI_SHARE = 0.03  # the share of the time the UI thread may be busy while a reply streams
+
+
+@dataclass
+class PaintPacer:
+    """Spaces paints so that the UI thread's CPU time stays near ``share`` of the wall time."""
+
+    interval: float = FIRST_INTERVAL
+    share: float = UI_SHARE
+    _last: tuple[float, float] | None = None  # (UI thread CPU time, wall time) at the last paint
+
+    def painted(self, cpu: float, wall: float) -> float:
+        """At each paint, with the UI thread's CPU clock and the wall clock: the next interval."""
+        if self._last is not None:
+            busy, elapsed = cpu - self._last[0], wall - self._last[1]
+            if elapsed > 0:
+                wanted = max(self.interval * (busy / elapsed) / self.share, 1e-3)
+                # halfway (geometrically) towards the wanted interval: steady, without oscillating
+                self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, (self.interval * wanted) ** 0.5))
+        self._last = (cpu, wall)
+        return self.interval
 
 
 @dataclass
@@ -42,9 +65,9 @@ class ReplyJob:
     _pending: list[str] = field(default_factory=list)
     _parts: list[str] = field(default_factory=list)
     _posted: bool = False
-    interval: float = MIN_INTERVAL
+    pacer: PaintPacer = field(default_factory=PaintPacer)
+    interval: float = FIRST_INTERVAL  # the pacer's, read by the worker under the lock
     _last_post: float = 0.0
-    _ui_sample: tuple[float, float] | None = None  # (UI thread CPU time, wall time) at the last paint
     _lock: threading.Lock = field(default_factory=threading.Lock)
     rate_timer: Timer | None = None  # updates the status line's tokens/s while the reply streams
 
@@ -71,17 +94,15 @@ class ReplyJob:
             self._posted = False
             return text
 
+    def pace_from(self, interval: float) -> None:
+        """Start where the previous reply's pacing ended."""
+        self.pacer.interval = self.interval = interval
+
     def painted(self) -> None:
-        """UI side, at each paint: adapt the interval to the UI thread's CPU share since the last one."""
-        sample = (time.thread_time(), time.perf_counter())
+        """UI side, at each paint: the pacer measures the UI thread since the last one."""
+        interval = self.pacer.painted(time.thread_time(), time.perf_counter())
         with self._lock:
-            if self._ui_sample is not None:
-                busy, wall = sample[0] - self._ui_sample[0], sample[1] - self._ui_sample[1]
-                if wall > 0:
-                    wanted = self.interval * (busy / wall) / UI_SHARE
-                    # halfway (geometrically) towards the wanted interval: steady, without oscillating
-                    self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, (self.interval * max(wanted, 1e-3)) ** 0.5))
-            self._ui_sample = sample
+            self.interval = interval
 
     @property
     def text(self) -> str:

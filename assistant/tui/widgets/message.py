@@ -82,6 +82,7 @@ class MessageView(OnePassLayout, Vertical, can_focus=True):
 
     # -- streaming ------------------------------------------------------------------------------
     def begin_stream(self) -> None:
+        self.body.streaming = True
         self._stream = Markdown.get_stream(self.body)
 
     async def write(self, text: str) -> None:
@@ -96,6 +97,7 @@ class MessageView(OnePassLayout, Vertical, can_focus=True):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+        self.body.streaming = False
         await self.body.update(self.content)
 
     @property

@@ -5,8 +5,8 @@ otherwise use, so two costs of Textual's ``Markdown`` that grow with the reply a
 
 - Order-dependent CSS (``:last-child`` and the like) makes Textual restyle every block of the body
   whenever one is mounted: O(blocks) per paint. The last block is tagged with the class
-  ``last-block`` instead (one block changes class per mount), which the app's CSS uses to drop
-  its bottom margin.
+  ``last-block`` instead, which the app's CSS uses to drop its bottom margin; while a reply
+  streams (``streaming``) not even that: its final full update tags it.
 - When a widget's size changes in a layout pass, Textual sets its ``virtual_size`` reactive,
   which asks for a second full layout pass of the screen, though the first one already placed
   everything. ``OnePassLayout`` records the new size without that request, as Textual itself does
@@ -27,7 +27,10 @@ LAST_BLOCK = "last-block"
 
 
 # A mixin, not a Widget subclass: Textual takes inherited DEFAULT_CSS from the first DOMNode base only.
-_MixinBase = Widget if TYPE_CHECKING else object
+if TYPE_CHECKING:
+    _MixinBase = Widget
+else:
+    _MixinBase = object
 
 
 class OnePassLayout(_MixinBase):
@@ -51,6 +54,7 @@ class MessageBody(OnePassLayout, Markdown):
     def __init__(self, markdown: str | None = None, **kwargs: Any) -> None:
         super().__init__(markdown, **kwargs)
         self._last_block: MarkdownBlock | None = None
+        self.streaming = False
 
     def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
         return one_pass(super().get_block_class(block_name))
@@ -58,7 +62,8 @@ class MessageBody(OnePassLayout, Markdown):
     def mount_all(self, widgets: Iterable[Widget], *, before: int | str | Widget | None = None,
                   after: int | str | Widget | None = None) -> AwaitMount:
         mounted = super().mount_all(widgets, before=before, after=after)
-        self._tag_last_block()
+        if not self.streaming:
+            self._tag_last_block()
         return mounted
 
     def _tag_last_block(self) -> None:
