@@ -15,7 +15,7 @@ from assistant.engine.base import GenerationParams, ModelInfo
 from assistant.history import History
 from assistant.session import ChatSession
 from assistant.tui.engine_host import EngineHost
-from assistant.tui.reply import FIRST_INTERVAL, ReplyJob
+from assistant.tui.reply import ReplyJob
 from assistant.tui.widgets.chat_log import ChatLog
 from assistant.tui.widgets.prompt import PromptInput
 from assistant.tui.widgets.status import StatusLine
@@ -30,7 +30,6 @@ class ChatAppBase(App[None]):
     default_system: str | None
     list_models: Callable[[], list[Any]]
     job: ReplyJob | None = None
-    paint_interval: float = FIRST_INTERVAL  # where the next reply's paint pacing starts
     theme_file: Any = None  # where the light/dark choice is kept
 
     @property

@@ -96,7 +96,6 @@ class ChatActions(ChatAppBase):
 
     def _start(self, job: ReplyJob, start: Callable[[], Iterator[Chunk]]) -> None:
         self.job = job
-        job.pace_from(self.paint_interval)
         job.view.begin_stream()
         job.view.set_header(mark="loading the model…" if self.host.inner is None else "")
         self.set_state("generating")
@@ -146,7 +145,6 @@ class ChatActions(ChatAppBase):
         job = message.job
         if job.rate_timer is not None:
             job.rate_timer.stop()
-        self.paint_interval = job.interval
         rest = job.take()
         if rest:
             await job.view.write(rest)

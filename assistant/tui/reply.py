@@ -5,10 +5,10 @@ falls behind (pieces that arrive between two paints are written together).
 The interval adapts (``PaintPacer``): painting a growing Markdown reply (the write, then Textual's
 layout and compositor) costs the UI thread 5-20 ms, CPU time that llama.cpp's threads would
 otherwise use, and they use every core: on a 2-core machine each 1% of the time the UI thread is
-busy costs the engine about 1% of its tokens/s. So the UI thread's own CPU time is measured between
+busy costs the engine 1-2% of its tokens/s. So the UI thread's own CPU time is measured between
 paints and the paints are spaced to keep its share of the time near ``UI_SHARE``: a fast machine
 paints up to 20 times a second, a slow one (or a long conversation, where each layout costs more)
-down to once a second. The interval a reply ends with is where the next one starts."""
+down to once a second. Each reply starts at ``FIRST_INTERVAL``: a short one stays lively."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from assistant.tui.widgets.message import MessageView
 MIN_INTERVAL = 0.05  # seconds between two paints of a streaming reply: at most 20 a second
 MAX_INTERVAL = 1.0  # and at least 1 a second
 FIRST_INTERVAL = 0.25  # before anything is measured
-UI_SHARE = 0.03  # the share of the time the UI thread may be busy while a reply streams
+UI_SHARE = 0.025  # the share of the time the UI thread may be busy while a reply streams
 
 
 @dataclass
@@ -93,10 +93,6 @@ class ReplyJob:
             self._pending.clear()
             self._posted = False
             return text
-
-    def pace_from(self, interval: float) -> None:
-        """Start where the previous reply's pacing ended."""
-        self.pacer.interval = self.interval = interval
 
     def painted(self) -> None:
         """UI side, at each paint: the pacer measures the UI thread since the last one."""
