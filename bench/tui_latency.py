@@ -160,7 +160,7 @@ async def run_app(engine: Any, params: Any, history: Any, *, typing: bool) -> di
         return {"tokens": n, "typed": typed, "app_tokens_per_second": rendered,
                 "engine_in_app_tokens_per_second": final.stats.tokens_per_second,
                 "latencies_ms": [x * 1000 for x in probe.latencies], "ui_cpu_share": ui_share,
-                "paint_interval_s": job.interval, "screen_updates_per_second": probe.reply_paints / span}
+                "paint_interval_s": job.pacer.interval, "screen_updates_per_second": probe.reply_paints / span}
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """A reply being generated: the worker thread pushes text into a ``ReplyJob``; the UI takes it at
-most every ``interval`` seconds, so the engine never waits for the screen and the screen never
+most every ``pacer.interval`` seconds, so the engine never waits for the screen and the screen never
 falls behind (pieces that arrive between two paints are written together).
 
 The interval adapts (``PaintPacer``): painting a growing Markdown reply (the write, then Textual's
@@ -66,7 +66,6 @@ class ReplyJob:
     _parts: list[str] = field(default_factory=list)
     _posted: bool = False
     pacer: PaintPacer = field(default_factory=PaintPacer)
-    interval: float = FIRST_INTERVAL  # the pacer's, read by the worker under the lock
     _last_post: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     rate_timer: Timer | None = None  # updates the status line's tokens/s while the reply streams
@@ -80,7 +79,7 @@ class ReplyJob:
             self.pieces += 1
             self._pending.append(text)
             self._parts.append(text)
-            if not self._posted and now - self._last_post >= self.interval:
+            if not self._posted and now - self._last_post >= self.pacer.interval:
                 self._posted = True
                 self._last_post = now
                 return True
@@ -96,9 +95,8 @@ class ReplyJob:
 
     def painted(self) -> None:
         """UI side, at each paint: the pacer measures the UI thread since the last one."""
-        interval = self.pacer.painted(time.thread_time(), time.perf_counter())
         with self._lock:
-            self.interval = interval
+            self.pacer.painted(time.thread_time(), time.perf_counter())
 
     @property
     def text(self) -> str:
