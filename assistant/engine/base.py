@@ -67,6 +67,7 @@ class ModelInfo:
     eot_tokens: list[str]
     size_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
+    spare_cores: int = 0  # physical cores llama.cpp's CPU threads leave free (a GPU backend: all of them)
 
 
 @dataclass

@@ -150,6 +150,7 @@ class LlamaEngine:
             eot_tokens=[text for _, text in eog],
             size_bytes=gguf.file_size,
             warnings=warnings,
+            spare_cores=physical_cores() - (self._n_threads if n_gpu_layers == 0 else 0),
         )
         return self.info
 

@@ -126,7 +126,7 @@ class ChatActions(ChatAppBase):
         job = message.job
         text = job.take()
         if text:
-            job.painted()
+            job.painted(self.host.info)
             if job.view.mark == "loading the model…":
                 job.view.set_header(mark="")
             await job.view.write(text)

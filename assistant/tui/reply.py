@@ -8,7 +8,9 @@ otherwise use, and they use every core: on a 2-core machine each 1% of the time 
 busy costs the engine 1-2% of its tokens/s. So the UI thread's own CPU time is measured between
 paints and the paints are spaced to keep its share of the time near ``UI_SHARE``: a fast machine
 paints up to 20 times a second, a slow one (or a long conversation, where each layout costs more)
-down to once a second. Each reply starts at ``FIRST_INTERVAL``: a short one stays lively."""
+down to once a second. Each reply starts at ``FIRST_INTERVAL``: a short one stays lively. Where
+llama.cpp leaves a physical core free (fewer ``--threads`` than cores, or a GPU doing the work),
+painting does not slow it and the share is ``SPARE_CORE_SHARE``."""
 
 from __future__ import annotations
 
@@ -19,13 +21,20 @@ from dataclasses import dataclass, field
 from textual.message import Message
 from textual.timer import Timer
 
-from assistant.engine.base import Chunk
+from assistant.engine.base import Chunk, ModelInfo
 from assistant.tui.widgets.message import MessageView
 
 MIN_INTERVAL = 0.05  # seconds between two paints of a streaming reply: at most 20 a second
 MAX_INTERVAL = 1.0  # and at least 1 a second
 FIRST_INTERVAL = 0.25  # before anything is measured
 UI_SHARE = 0.025  # the share of the time the UI thread may be busy while a reply streams
+SPARE_CORE_SHARE = 0.15  # the same where llama.cpp leaves a physical core free (``--threads``, a GPU)
+
+
+def ui_share(info: ModelInfo | None) -> float:
+    """Tight where llama.cpp's threads take every core (a thread parked for the UI stalls them all),
+    loose where a whole core is left free for the UI."""
+    return SPARE_CORE_SHARE if info is not None and info.spare_cores >= 1 else UI_SHARE
 
 
 @dataclass
@@ -93,9 +102,11 @@ class ReplyJob:
             self._posted = False
             return text
 
-    def painted(self) -> None:
-        """UI side, at each paint: the pacer measures the UI thread since the last one."""
+    def painted(self, info: ModelInfo | None) -> None:
+        """UI side, at each paint: the pacer measures the UI thread since the last one; ``info``
+        is the model now generating (a switch of model changes how much the UI may take)."""
         with self._lock:
+            self.pacer.share = ui_share(info)
             self.pacer.painted(time.thread_time(), time.perf_counter())
 
     @property

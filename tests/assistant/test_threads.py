@@ -54,11 +54,13 @@ def test_engine_reports_its_threads_and_keeps_a_fixed_count() -> None:
     fixed.load(None, LoadOptions(n_ctx=512, n_threads=1))
     try:
         assert collect(fixed.stream(msgs, params))[1].stats.threads == 1  # type: ignore[union-attr]
+        assert fixed.info is not None and fixed.info.spare_cores == physical_cores() - 1
     finally:
         fixed.close()
     auto = LlamaEngine()
     auto.load(None, LoadOptions(n_ctx=512))
     try:
+        assert auto.info is not None and auto.info.spare_cores == 0  # every physical core computes
         threads = collect(auto.stream(msgs, params))[1].stats.threads  # type: ignore[union-attr]
         assert 1 <= threads <= physical_cores()
     finally:

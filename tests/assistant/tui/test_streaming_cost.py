@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from assistant.tui.reply import FIRST_INTERVAL, MAX_INTERVAL, MIN_INTERVAL, PaintPacer
+from assistant.engine.fake import FakeEngine
+from assistant.tui.reply import (
+    FIRST_INTERVAL,
+    MAX_INTERVAL,
+    MIN_INTERVAL,
+    SPARE_CORE_SHARE,
+    UI_SHARE,
+    PaintPacer,
+    ui_share,
+)
 from assistant.tui.widgets.chat_log import ChatLog
 from assistant.tui.widgets.message import MessageView
 from assistant.tui.widgets.message_body import LAST_BLOCK, MessageBody
@@ -46,6 +55,14 @@ def test_pacer_stays_within_its_bounds() -> None:
     dear = pace(PaintPacer(share=0.03), paint_cost=0.2, paints=30)
     assert cheap[-1] == MIN_INTERVAL
     assert dear[-1] == MAX_INTERVAL
+
+
+def test_the_ui_may_take_more_where_llama_cpp_leaves_a_core_free() -> None:
+    info = FakeEngine().load(None)
+    assert ui_share(None) == UI_SHARE
+    assert ui_share(info) == UI_SHARE  # every core computes (or nobody says otherwise)
+    info.spare_cores = 1  # e.g. --threads 1 on 2 cores, or a GPU backend
+    assert ui_share(info) == SPARE_CORE_SHARE > UI_SHARE
 
 
 def test_the_stylesheet_has_no_order_dependent_rules() -> None:
