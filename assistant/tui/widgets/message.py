@@ -8,8 +8,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets import Static
 
 from assistant.tui.widgets.message_body import MessageBody, OnePassLayout
 
@@ -52,7 +51,6 @@ class MessageView(OnePassLayout, Vertical, can_focus=True):
         self.label = label or ("You" if role == "user" else role.capitalize())
         self.branch = branch
         self.mark = mark
-        self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self.header_text(), classes="message-header", markup=False)
@@ -82,27 +80,21 @@ class MessageView(OnePassLayout, Vertical, can_focus=True):
 
     # -- streaming ------------------------------------------------------------------------------
     def begin_stream(self) -> None:
-        self.body.streaming = True
-        self._stream = Markdown.get_stream(self.body)
+        self.body.begin_stream()
 
     async def write(self, text: str) -> None:
         self.content += text
-        if self._stream is not None:
-            await self._stream.write(text)
+        await self.body.write(text)
 
     async def finish(self, content: str | None = None) -> None:
-        """Stop the stream, then one full update (Textual's streamed fences can be left unclosed)."""
+        """The stream is over: the body gets one full update."""
         if content is not None:
             self.content = content
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        self.body.streaming = False
-        await self.body.update(self.content)
+        await self.body.end_stream(self.content)
 
     @property
     def streaming(self) -> bool:
-        return self._stream is not None
+        return self.body.streaming
 
     def action_move(self, step: int) -> None:
         views = list(self.parent.query(MessageView)) if self.parent else []

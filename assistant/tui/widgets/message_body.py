@@ -6,7 +6,7 @@ otherwise use, so two costs of Textual's ``Markdown`` that grow with the reply a
 - Order-dependent CSS (``:last-child`` and the like) makes Textual restyle every block of the body
   whenever one is mounted: O(blocks) per paint. The last block is tagged with the class
   ``last-block`` instead, which the app's CSS uses to drop its bottom margin; while a reply
-  streams (``streaming``) not even that: its final full update tags it.
+  streams into the body (``Markdown.get_stream()``) not even that: its final full update tags it.
 - When a widget's size changes in a layout pass, Textual sets its ``virtual_size`` reactive,
   which asks for a second full layout pass of the screen, though the first one already placed
   everything. ``OnePassLayout`` records the new size without that request, as Textual itself does
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from textual.geometry import Size
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Markdown
+from textual.widgets._markdown import MarkdownStream
 from textual.widgets.markdown import MarkdownBlock
 
 LAST_BLOCK = "last-block"
@@ -54,7 +55,26 @@ class MessageBody(OnePassLayout, Markdown):
     def __init__(self, markdown: str | None = None, **kwargs: Any) -> None:
         super().__init__(markdown, **kwargs)
         self._last_block: MarkdownBlock | None = None
-        self.streaming = False
+        self._stream: MarkdownStream | None = None
+
+    # -- streaming ------------------------------------------------------------------------------
+    def begin_stream(self) -> None:
+        self._stream = Markdown.get_stream(self)
+
+    async def write(self, text: str) -> None:
+        if self._stream is not None:
+            await self._stream.write(text)
+
+    async def end_stream(self, markdown: str) -> None:
+        """Stop the stream, then one full update (Textual's streamed fences can be left unclosed)."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        await self.update(markdown)
+
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
 
     def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
         return one_pass(super().get_block_class(block_name))
