@@ -93,7 +93,8 @@ class LlamaEngine:
         n_gpu_layers = options.n_gpu_layers if options.n_gpu_layers is not None else (-1 if backend != "CPU" else 0)
         self.close()
         route_llama_log(options.verbose)
-        threads = options.n_threads or physical_cores()
+        cores = physical_cores()
+        threads = options.n_threads or cores
         try:
             llm = llama_cpp.Llama(
                 model_path=str(resolved.path),
@@ -150,7 +151,7 @@ class LlamaEngine:
             eot_tokens=[text for _, text in eog],
             size_bytes=gguf.file_size,
             warnings=warnings,
-            spare_cores=physical_cores() - (self._n_threads if n_gpu_layers == 0 else 0),
+            spare_cores=max(0, cores - (self._n_threads if n_gpu_layers == 0 else 0)),
         )
         return self.info
 
