@@ -91,8 +91,12 @@ CONCURRENT = textwrap.dedent("""
     from pathlib import Path
     from assistant.history import History
 
-    db, tag, start_at, n = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-    while time.time() < start_at:
+    db, tag, sync, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    (sync / tag).touch()  # imported and ready: wait for the other process to be ready too
+    deadline = time.monotonic() + 60
+    while len(list(sync.iterdir())) < 2:
+        if time.monotonic() > deadline:
+            sys.exit("the other writer never started")
         time.sleep(0.001)
     history = History(db)  # both open a database that does not exist yet, at the same moment
     conv = None
@@ -115,8 +119,9 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     script.write_text(CONCURRENT)
     db = tmp_path / "shared.sqlite3"
     n = 250
-    start_at = str(time.time() + 1.0)
-    procs = [subprocess.Popen([sys.executable, str(script), str(db), tag, start_at, str(n)],
+    sync = tmp_path / "ready"  # each writer starts once both are ready (a cold start can take seconds)
+    sync.mkdir()
+    procs = [subprocess.Popen([sys.executable, str(script), str(db), tag, str(sync), str(n)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
              for tag in ("alpha", "beta")]
     results = [p.communicate(timeout=120) for p in procs]
