@@ -86,18 +86,24 @@ def test_kill_9_during_replies_loses_no_completed_message(tmp_path: Path) -> Non
     assert partial_seen >= 1  # some kill landed mid-reply after a partial save
 
 
-CONCURRENT = textwrap.dedent("""
-    import sys, time
+# Child processes start together once all are ready (a cold start can take seconds): each touches a
+# file in the folder argv[1] and waits until argv[2] files are there.
+READY_TOGETHER = textwrap.dedent("""
+    import os, sys, time
     from pathlib import Path
     from assistant.history import History
 
-    db, tag, sync, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-    (sync / tag).touch()  # imported and ready: wait for the other process to be ready too
+    sync, together = Path(sys.argv[1]), int(sys.argv[2])
+    (sync / str(os.getpid())).touch()
     deadline = time.monotonic() + 60
-    while len(list(sync.iterdir())) < 2:
+    while len(list(sync.iterdir())) < together:
         if time.monotonic() > deadline:
-            sys.exit("the other writer never started")
-        time.sleep(0.001)
+            sys.exit("the other processes never started")
+        time.sleep(0.0005)
+""")
+
+CONCURRENT = READY_TOGETHER + textwrap.dedent("""
+    db, tag, n = Path(sys.argv[3]), sys.argv[4], int(sys.argv[5])
     history = History(db)  # both open a database that does not exist yet, at the same moment
     conv = None
     for i in range(n):
@@ -121,7 +127,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     n = 250
     sync = tmp_path / "ready"  # each writer starts once both are ready (a cold start can take seconds)
     sync.mkdir()
-    procs = [subprocess.Popen([sys.executable, str(script), str(db), tag, str(sync), str(n)],
+    procs = [subprocess.Popen([sys.executable, str(script), str(sync), "2", str(db), tag, str(n)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
              for tag in ("alpha", "beta")]
     results = [p.communicate(timeout=120) for p in procs]
@@ -144,14 +150,8 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
             assert sum(m.role == "user" for m in msgs) == n
 
 
-OPENER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from assistant.history import History
-
-    db, start_at = Path(sys.argv[1]), float(sys.argv[2])
-    while time.time() < start_at:
-        time.sleep(0.0005)
+OPENER = READY_TOGETHER + textwrap.dedent("""
+    db = Path(sys.argv[3])
     with History(db) as history:  # a database that does not exist yet: switching it to WAL races
         for _ in range(5):
             history.create_conversation(model="m")
@@ -163,8 +163,9 @@ def test_programs_opening_a_new_history_at_the_same_moment(tmp_path: Path) -> No
     script.write_text(OPENER)
     for round_ in range(8):
         db = tmp_path / f"fresh{round_}.sqlite3"
-        start_at = str(time.time() + 0.5)
-        procs = [subprocess.Popen([sys.executable, str(script), str(db), start_at], stderr=subprocess.PIPE,
+        sync = tmp_path / f"ready{round_}"
+        sync.mkdir()
+        procs = [subprocess.Popen([sys.executable, str(script), str(sync), "3", str(db)], stderr=subprocess.PIPE,
                                   text=True, env=_env(), cwd=REPO) for _ in range(3)]
         errors = [p.communicate(timeout=60)[1] for p in procs]
         assert all(p.returncode == 0 for p in procs), errors
