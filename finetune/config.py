@@ -35,11 +35,14 @@ class FinetuneConfig:
     weight_decay: float = 0.1
     max_grad_norm: float = 0.0  # 0 = no clipping (the paper names none)
     batch_size: int | None = None  # examples per optimizer step; 64 under ~7B parameters, else 32
-    max_length: int = 2048  # tokens per example; longer ones are trimmed and counted
+    max_length: int = 2048  # tokens per example
+    overlong: str = "drop"  # drop: rows whose reply would be cut (dialogues cut at a turn that fits); truncate
     residual_dropout: float | None = None  # at the last layer; 0.2 under ~7B, else 0.3; 0.0 at the first
     # data
     dialogues: bool = True  # the 30 multi-turn dialogues (the paper's 1,030-example model)
     template: str = "auto"  # auto, chatml, gemma
+    eot_init: str = "auto"  # the EOT's starting rows: auto (measured), eos (the base's end of text), mean, keep
+    val_examples: int = 32  # held out (seeded, single-turn) for the per-epoch stop diagnostics; 0 = none
     # checkpoints and evaluation
     save_epochs: list[int] = field(default_factory=lambda: [5, 6, 7, 8, 9, 10])
     dev_max_new_tokens: int = 256
@@ -86,6 +89,12 @@ class FinetuneConfig:
             problems.append("max_length must be at least 16")
         if self.residual_dropout is not None and not 0.0 <= self.residual_dropout < 1.0:
             problems.append("residual_dropout must be in [0, 1)")
+        if self.overlong not in ("drop", "truncate"):
+            problems.append(f"overlong must be drop or truncate, not {self.overlong!r}")
+        if self.eot_init not in ("auto", "eos", "mean", "keep"):
+            problems.append(f"eot_init must be auto, eos, mean or keep, not {self.eot_init!r}")
+        if self.val_examples < 0:
+            problems.append("val_examples must be 0 or more")
         if self.template not in ("auto", "chatml", "gemma"):
             problems.append("template must be auto, chatml or gemma")
         if self.device not in ("auto", "cuda", "mps", "cpu"):

@@ -1,4 +1,4 @@
-"""What the recipe does to the model: new EOT rows, residual dropout, and a loss computed only at
+"""What the recipe does to the model: new or re-initialised EOT rows, residual dropout, and a loss computed only at
 labelled positions, in chunks, so a 262k vocabulary never materialises full-sequence logits."""
 
 from __future__ import annotations
@@ -13,6 +13,15 @@ from torch.utils.checkpoint import checkpoint
 from finetune.template import IGNORE
 
 
+def embedding_matrices(model: Any) -> list[torch.Tensor]:
+    """The input embedding and, when it is not tied to it, the output (lm_head) weight."""
+    matrices = [model.get_input_embeddings().weight]
+    out = model.get_output_embeddings()
+    if out is not None and out.weight.data_ptr() != matrices[0].data_ptr():
+        matrices.append(out.weight)
+    return matrices
+
+
 def init_new_token_rows(model: Any, tokenizer: Any, new_tokens: list[str]) -> list[int]:
     """Make room for ``new_tokens`` and set their input (and untied output) rows to the mean of the
     existing rows; returns their ids."""
@@ -22,18 +31,29 @@ def init_new_token_rows(model: Any, tokenizer: Any, new_tokens: list[str]) -> li
     rows = model.get_input_embeddings().weight.shape[0]
     if max(ids) >= rows:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    mean_token_rows(model, ids, len(tokenizer))
+    return ids
+
+
+def mean_token_rows(model: Any, ids: list[int], vocab_size: int) -> None:
+    """Set the rows of ``ids`` to the mean of the other rows of the vocabulary."""
     new = torch.tensor(ids)
     with torch.no_grad():
-        matrices = [model.get_input_embeddings().weight]
-        out = model.get_output_embeddings()
-        if out is not None and out.weight.data_ptr() != matrices[0].data_ptr():
-            matrices.append(out.weight)
-        for w in matrices:
+        for w in embedding_matrices(model):
             keep = torch.ones(w.shape[0], dtype=torch.bool)
             keep[new] = False
-            keep[len(tokenizer):] = False  # rows past the vocabulary (padding to a multiple) are unused
+            keep[vocab_size:] = False  # rows past the vocabulary (padding to a multiple) are unused
             w[new] = w[keep].mean(dim=0)
-    return ids
+
+
+def copy_token_rows(model: Any, source: int, target: int) -> int:
+    """Copy token ``source``'s input (and untied output) rows into ``target``'s; returns how many
+    matrices were changed (1 when tied: the output row is the same row)."""
+    matrices = embedding_matrices(model)
+    with torch.no_grad():
+        for w in matrices:
+            w[target] = w[source]
+    return len(matrices)
 
 
 class ResidualDropout:

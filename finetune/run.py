@@ -1,5 +1,6 @@
 """A fine-tuning run from the command line's arguments: every cheap check first (output folder,
-config, data rows, base, dev prompts), then the tokenizer and the mix, then ``--dry-run`` stops,
+config, data rows, base, dev prompts), then the tokenizer, the fit of every example at
+``max_length`` and the held-out split, then ``--dry-run`` stops,
 then weights load and :func:`finetune.train.train` runs."""
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class Prepared:
     encoded: list[Any]
     prompts: list[dict[str, str]]
     stats: dict[str, Any]
+    val: list[Any]  # finetune.template.Encoded: the held-out split, never trained on
+    val_rows: list[Any]  # finetune.data.Example: the same rows, as written to val.jsonl
+    fit: Any  # finetune.fit.FitReport
+    notes: list[str]  # warnings for the person (lost EOTs, a capped split)
 
 
 def _resume_args(args: RunArgs) -> tuple[RunArgs, FinetuneConfig]:
@@ -76,7 +81,10 @@ def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
     from finetune import base as base_mod
     from finetune.data import load_dataset
     from finetune.evaluate import load_prompts
-    from finetune.template import apply_to_tokenizer, choose_template, encode
+    from finetune.eot_init import check_mode
+    from finetune.fit import fit_examples
+    from finetune.stopping import split_validation
+    from finetune.template import apply_to_tokenizer, choose_template
 
     if args.resume:
         args, config = _resume_args(args)
@@ -112,20 +120,26 @@ def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
 
     config = config.resolve(n_params, pick_device(config.device).type, model_config.get_text_config().vocab_size)
 
-    encoded = [encode(tokenizer, template, ex, config.max_length) for ex in data.examples]
-    empty = [e.line for e in encoded if e.n_labels == 0]
-    if len(empty) == len(encoded):
-        raise FinetuneError(f"No example keeps an assistant token within max_length={config.max_length}; raise max_length.")
-    encoded = [e for e in encoded if e.n_labels > 0]
+    eot_id = int(tokenizer.convert_tokens_to_ids(template.eot))
+    check_mode(config.eot_init, original_eos, eot_id)
+    fitted, sources, fit = fit_examples(tokenizer, template, data.examples, config.max_length, config.overlong, eot_id)
+    train_idx, val_idx, val_note = split_validation(fitted, sources, config.val_examples, config.seed)
+    if not train_idx:
+        raise FinetuneError(f"No example is left to train on after holding out {len(val_idx)}; lower val_examples.")
+    encoded = [fitted[i] for i in train_idx]
+    val = [fitted[i] for i in val_idx]
     lengths = [len(e.input_ids) for e in encoded]
     stats = {
         "examples": len(encoded), "single_turn": sum(1 for e in data.examples if not e.is_dialogue),
         "dialogues": data.dialogues, "rows_in_file": data.rows, "tokens": sum(lengths),
-        "labelled_tokens": sum(e.n_labels for e in encoded), "truncated": sum(e.truncated for e in encoded),
-        "dropped_no_labels": empty, "max_length_seen": max(lengths), "original_eos": original_eos,
+        "labelled_tokens": sum(e.n_labels for e in encoded), "truncated": len(fit.truncated),
+        "dropped_no_labels": fit.no_labels, "max_length_seen": max(lengths), "original_eos": original_eos,
+        "fit": fit.to_dict(), "val_examples": len(val), "val_lines": [e.line for e in val],
+        "eot_id": eot_id,
     }
+    notes = [n for n in (fit.warning(), val_note) if n]
     return Prepared(args, config, out, data, spec, folder, tokenizer, template, model_config, n_params,
-                    encoded, prompts, stats)
+                    encoded, prompts, stats, val, [sources[i] for i in val_idx], fit, notes)
 
 
 def describe_mix(p: Prepared) -> list[str]:
@@ -135,15 +149,16 @@ def describe_mix(p: Prepared) -> list[str]:
         f"Data: {p.data.origin} ({p.data.rows} rows, sha256 {p.data.sha256[:12]}, formats: "
         + ", ".join(f"{k} {v}" for k, v in sorted(p.data.formats.items())) + ")",
         f"Mix: {s['single_turn']} single-turn examples + {s['dialogues']} multi-turn dialogues; dialogues {dialogue_note}",
-        f"Tokens: {s['tokens']:,} in {s['examples']} examples, {s['labelled_tokens']:,} with loss (assistant turns + EOT); "
-        f"{s['truncated']} examples trimmed to {c.max_length} tokens",
+        f"Tokens: {s['tokens']:,} in {s['examples']} training examples, {s['labelled_tokens']:,} with loss "
+        "(assistant turns + EOT)",
+        p.fit.summary(),
+        f"Held out: {len(p.val)} single-turn examples for the per-epoch stop diagnostics (val_examples={c.val_examples}, "
+        f"seed {c.seed}; written to val.jsonl)" if p.val else "Held out: none (val_examples=0): no per-epoch stop diagnostics",
         f"Template: {p.template.family} (EOT {p.template.eot}"
         + (f", added {', '.join(p.template.added)}" if p.template.added else ", reused from the base vocabulary") + ")",
         f"Base: {p.spec.given} ({p.spec.kind}, {p.n_params / 1e6:,.1f}M parameters)",
     ]
-    if s["dropped_no_labels"]:
-        lines.append(f"Skipped {len(s['dropped_no_labels'])} examples whose first reply starts past max_length "
-                     f"(lines {', '.join(map(str, s['dropped_no_labels'][:10]))})")
+    lines += p.notes
     return lines
 
 

@@ -18,7 +18,9 @@ import torch
 
 from finetune import distributed
 from finetune.batching import collate, plan_step, steps_per_epoch
+from finetune import epoch_end
 from finetune.checkpoint import save_checkpoint
+from finetune.eot_init import init_eot_rows
 from finetune.errors import FinetuneError
 from finetune.estimate import (
     available_memory,
@@ -51,7 +53,9 @@ def _check_memory(p: Prepared, device: torch.device, shards: int, say: Callable[
             "if it runs out, set gradient_checkpointing=true or a smaller micro_batch_tokens.")
 
 
-def _provenance(p: Prepared, epoch: int, step: int, losses: list[float], eot_id: int) -> dict[str, Any]:
+def _provenance(p: Prepared, epoch: int, step: int, losses: list[float], eot_id: int,
+                diag: dict[str, Any], eot_record: dict[str, Any] | None) -> dict[str, Any]:
+    fit = p.fit
     return {
         "base": {"name": p.spec.given, "kind": p.spec.kind, "location": p.spec.location, "sha256": p.spec.sha256},
         "dataset": {"source": p.data.origin, "sha256": p.data.sha256, "rows": p.data.rows,
@@ -60,7 +64,13 @@ def _provenance(p: Prepared, epoch: int, step: int, losses: list[float], eot_id:
         "recipe": p.config.recipe, "epoch": epoch, "epochs": p.config.epochs, "step": step,
         "template": p.template.family, "eot_token": p.template.eot, "eot_token_id": eot_id,
         "added_tokens": p.template.added,
-        "metrics": {"train_loss_last_epoch": sum(losses) / len(losses) if losses else None},
+        "fit": {"overlong": fit.policy, "max_length": fit.max_length, "rendered": fit.rendered, "kept": fit.kept,
+                "keep_eot": fit.keep_eot, "dropped_lines": fit.dropped, "cut_dialogue_lines": fit.cut_dialogues,
+                "truncated_lines": fit.truncated, "no_reply_lines": fit.no_labels},
+        "validation": {"examples": len(p.val), "lines": [e.line for e in p.val], "seed": p.config.seed},
+        "eot_init": eot_record,
+        "metrics": {"train_loss_last_epoch": sum(losses) / len(losses) if losses else None,
+                    **{k: v for k, v in diag.items() if k.startswith(("val_", "dev_"))}},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -90,13 +100,27 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
         c.save(out / "finetune_config.yaml")
         if not p.args.resume:
             run_meta = {"base": p.args.base, "base_location": p.args.base_location, "data": p.args.data,
-                        "data_sha256": p.data.sha256, "dev": str(p.args.dev) if p.args.dev else None}
+                        "data_sha256": p.data.sha256, "dev": str(p.args.dev) if p.args.dev else None,
+                        "fit": p.fit.to_dict(), "val_lines": [e.line for e in p.val]}
             (out / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
+            epoch_end.write_val(out, p.val_rows)
     distributed.barrier(world)
 
     model = load_model(p.folder, c.attn_implementation)
     init_new_token_rows(model, p.tokenizer, p.template.added)
     eot_id = int(p.tokenizer.convert_tokens_to_ids(p.template.eot))
+    pad_id = p.tokenizer.pad_token_id if p.tokenizer.pad_token_id is not None else eot_id
+    eot_record = None
+    if not p.args.resume:  # a resumed run's weights come from its state, EOT rows included
+        model.to(device)
+        eot_record = init_eot_rows(
+            model, p.val or p.encoded, mode=c.eot_init, eot_id=eot_id, eot_is_new=p.template.eot in p.template.added,
+            original_eos=p.stats["original_eos"], vocab_size=len(p.tokenizer), device=device, pad_id=pad_id,
+            chunk=c.loss_chunk, say=say)
+        if world.main:
+            epoch_end.update_run_json(out, eot_init=eot_record)
+    elif (out / "run.json").is_file():
+        eot_record = json.loads((out / "run.json").read_text()).get("eot_init")
     rates = add_residual_dropout(model, c.residual_dropout)
     if c.gradient_checkpointing:
         kwargs = {"use_reentrant": False}
@@ -132,7 +156,15 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
         f"batch {c.batch_size}, lr {c.lr:g} -> {c.lr_end:g}, residual dropout 0 -> {rates[-1]:g}")
 
     metrics = MetricsLog(out / "metrics.jsonl", start) if world.main else None
-    pad_id = p.tokenizer.pad_token_id if p.tokenizer.pad_token_id is not None else eot_id
+    epoch_rows = [r for r in metrics.rows if r.get("kind") == "epoch"] if metrics else []
+    best = None
+    # Where the stop diagnostics begin (FSDP2 must run its root forward first: its runs start at epoch 1)
+    if start == 0 and p.val and sharding != "fsdp":
+        diag = epoch_end.diagnostics(p, model, device, amp, eot_id, pad_id) if world.main else {}
+        if metrics:
+            epoch_rows.append(epoch_end.epoch_row(0, 0, diag, None, None, 0, None))
+            metrics.add(epoch_rows[-1])
+            epoch_end.report(out, epoch_rows, say)
     losses: list[float] = []
     checkpoints: list[str] = []
     epoch_losses: dict[int, list[float]] = {}
@@ -193,26 +225,37 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
         bar.update(1)
 
         epoch_done = (step + 1) % per_epoch == 0
-        if epoch_done and (epoch in c.save_epochs or epoch == c.epochs):
+        saving = epoch_done and (epoch in c.save_epochs or epoch == c.epochs)
+        if epoch_done:
             folder = out / f"epoch-{epoch:02d}"
-            model_sd, _ = distributed.full_state(wrapped)
             if sharding == "fsdp":
                 wrapped.unshard()  # type: ignore[operator]
-            if world.main or sharding == "fsdp":
+            diag = epoch_end.diagnostics(p, model, device, amp, eot_id, pad_id) if world.main or sharding == "fsdp" else {}
+            results = None
+            if saving and (world.main or sharding == "fsdp"):
                 results = generate(model, p.tokenizer, p.template, p.prompts, c, device, eot_id, c.seed + epoch)
             if sharding == "fsdp":
                 wrapped.reshard()  # type: ignore[operator]
+            model_sd = distributed.full_state(wrapped)[0] if saving else None
             if world.main:
-                save_checkpoint(folder, model, _strip(model_sd), p.tokenizer, p.template, eot_id,
-                                p.stats["original_eos"], c, _provenance(p, epoch, step + 1, epoch_losses[epoch], eot_id))
-                write(results, folder, f"{Path(p.spec.given).name} + {c.recipe}, epoch {epoch}, step {step + 1}")
-                checkpoints.append(str(folder))
-                stopped = sum(r["stopped"] for r in results)
-                bar.write(f"Epoch {epoch}: loss {sum(epoch_losses[epoch]) / len(epoch_losses[epoch]):.4f}; "
-                          f"checkpoint {folder} ({stopped}/{len(results)} dev replies ended with {p.template.eot})")
+                train_loss = sum(epoch_losses[epoch]) / len(epoch_losses[epoch])
+                row = epoch_end.epoch_row(epoch, step + 1, diag, train_loss, results, c.dev_max_new_tokens,
+                                          folder if saving else None)
+                if saving:
+                    assert model_sd is not None and results is not None
+                    save_checkpoint(folder, model, _strip(model_sd), p.tokenizer, p.template, eot_id,
+                                    p.stats["original_eos"], c,
+                                    _provenance(p, epoch, step + 1, epoch_losses[epoch], eot_id, row, eot_record))
+                    write(results, folder, f"{Path(p.spec.given).name} + {c.recipe}, epoch {epoch}, step {step + 1}")
+                    checkpoints.append(str(folder))
+                    bar.write(f"Epoch {epoch}: loss {train_loss:.4f}; checkpoint {folder} "
+                              f"({sum(r['stopped'] for r in results)}/{len(results)} dev replies ended with {p.template.eot})")
+                epoch_rows.append(row)
+                if metrics:
+                    metrics.add(row)
+                best = epoch_end.report(out, epoch_rows, bar.write)
             distributed.barrier(world)
-        checkpointed = epoch_done and (epoch in c.save_epochs or epoch == c.epochs)
-        if checkpointed or (step + 1) % c.state_every_steps == 0 or step + 1 == stop:
+        if saving or (step + 1) % c.state_every_steps == 0 or step + 1 == stop:
             if step + 1 < total:
                 save_resume_state(step + 1, rng_state(device))
             if metrics:
@@ -228,15 +271,27 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
             f"peak memory {human_bytes(peak_memory_used(device))}")
     if not completed:
         say(f"Continue with --resume {out}")
+    if world.main and epoch_rows:
+        best = epoch_end.report(out, epoch_rows, lambda _: None)
     if checkpoints:
+        pick = best["checkpoint"] if best else checkpoints[-1]
         say(f"Checkpoints: {', '.join(checkpoints)}; read their dev_generations.md, then "
-            f"`assistant convert {checkpoints[-1]} --name NAME`.")
+            f"`assistant convert {pick} --name NAME`.")
+    if best:
+        m = best["metrics"]
+        say(f"Best checkpoint: {best['checkpoint']} (epoch {best['epoch']}: EOT top-1 at "
+            f"{m.get('val_eot_top1_end', float('nan')):.0%} of held-out reply ends"
+            + (f", dev stop share {m['dev_eot_stop_share']:.0%}" if "dev_eot_stop_share" in m else "")
+            + f"), by the rule: {best['rule']}.")
     distributed.barrier(world)
     distributed.shutdown(world)
     return {"out": str(out), "losses": losses, "checkpoints": checkpoints, "completed": completed,
             "start_step": start, "stop_step": stop, "total_steps": total, "eot_id": eot_id, "rates": rates,
-            "device": device.type, "world_size": world.size, "sharding": sharding}
+            "device": device.type, "world_size": world.size, "sharding": sharding,
+            "best": best, "epochs": epoch_rows, "eot_init": eot_record}
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    """The per-step rows of a run's metrics.jsonl (``kind: epoch`` rows are the stop diagnostics)."""
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    return [r for r in rows if r.get("kind") != "epoch"]

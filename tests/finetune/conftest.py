@@ -124,4 +124,13 @@ def dev_file(tmp_path: Path) -> Path:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The per-step rows (the ``kind: epoch`` rows are in :func:`read_epochs`)."""
+    return [r for r in _rows(run_dir) if r.get("kind") != "epoch"]
+
+
+def read_epochs(run_dir: Path) -> list[dict]:
+    return [r for r in _rows(run_dir) if r.get("kind") == "epoch"]
+
+
+def _rows(run_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]

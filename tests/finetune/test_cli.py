@@ -59,7 +59,10 @@ def test_dry_run_from_the_command_line(tiny_gemma: Path, lima_file: Path) -> Non
                       "--no-dialogues", "batch_size=2")
     assert proc.returncode == 0, proc.stderr
     assert "5 single-turn examples + 0 multi-turn dialogues; dialogues out" in proc.stdout
-    assert "Steps: 45 (15 epochs x 3 steps of 2 examples)" in proc.stdout
+    # 5 rows fit; a quarter (1) is held out for the stop diagnostics, so 4 train
+    assert "Held out: 1 single-turn examples" in proc.stdout and "Held out 1 examples instead of val_examples=32" in proc.stdout
+    assert "Fit at max_length=2048 (overlong=drop): 5 of the 5 examples kept end with their end of turn" in proc.stdout
+    assert "Steps: 30 (15 epochs x 2 steps of 2 examples)" in proc.stdout
 
 
 @pytest.mark.parametrize("flag", ["--max-steps", "--out"])

@@ -29,7 +29,7 @@ def test_overfits_and_learns_to_stop(tiny_llama: Path, lima_file: Path, dev_file
 
     out = tmp_path / "run"
     res = _run(tiny_llama, lima_file, out, dev_file, "epochs=60", "batch_size=6", "lr=1e-2", "lr_end=2e-3",
-               "residual_dropout=0", "weight_decay=0", "save_epochs=30")
+               "residual_dropout=0", "weight_decay=0", "save_epochs=30", "val_examples=0")
     losses = res["losses"]
     assert len(losses) == 60 and 1 - losses[-1] / losses[0] >= 0.9
     assert res["checkpoints"] == [str(out / "epoch-30"), str(out / "epoch-60")]
@@ -173,7 +173,19 @@ def test_a_hub_base_offline_is_one_sentence() -> None:
         local_folder(spec, None)
 
 
-def test_examples_with_no_reply_left_are_an_error(tiny_llama: Path, lima_file: Path, tmp_path: Path) -> None:
-    with pytest.raises(FinetuneError, match="No example keeps an assistant token within max_length=16"):
+def test_data_where_nothing_fits_is_one_sentence_before_the_weights_load(
+        tiny_llama: Path, lima_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import finetune.base
+
+    def forbidden(*a: object, **k: object) -> None:
+        raise AssertionError("weights loaded")
+
+    monkeypatch.setattr(finetune.base, "load_model", forbidden)
+    with pytest.raises(FinetuneError, match="No example fits max_length=16 with its end of turn") as err:
         run(RunArgs(base=str(tiny_llama), data=str(lima_file), out=tmp_path / "o", overrides=["max_length=16"]),
             say=lambda _: None)
+    assert "overlong=truncate" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(FinetuneError, match="No example keeps an assistant token within max_length=16"):
+        run(RunArgs(base=str(tiny_llama), data=str(lima_file), out=tmp_path / "o",
+                    overrides=["max_length=16", "overlong=truncate"]), say=lambda _: None)
+    assert not (tmp_path / "o").exists()
