@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("assistant.commands.finetune_cmd:finetune", "Fine-tune a base model with the LIMA recipe (torch)."),
     "history": ("assistant.commands.history_cmd:history", "List, show, search, export and remove saved conversations."),
     "eval": ("assistant.commands.eval_cmd:eval_", "Evaluate models: generations, stats, blind comparison, rated dialogues, LIMA in miniature."),
+    "serve": ("assistant.commands.serve_cmd:serve", "Serve the models over HTTP: OpenAI API (/v1) and Ollama API (/api)."),
 }
 
 

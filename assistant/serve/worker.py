@@ -1,0 +1,234 @@
+"""The one engine and its worker thread: jobs run one at a time, first come first served, from a
+bounded queue. The model a job names is loaded when its turn comes (switching waits for the reply
+before it, since that reply is the job running), and unloaded after ``keep_alive`` seconds idle.
+
+Events go back to the request's event loop through an asyncio queue: text ``Chunk``s, then a
+``Finished`` (or an ``Embedded``), or the exception that ended the job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.engine.base import Chunk, GenerationParams, LoadOptions, Message, ModelInfo, Stats
+from assistant.serve.errors import ContextTooLong, queue_full
+from models.errors import AssistantError
+from models.resolve import ResolvedModel
+
+log = logging.getLogger("assistant.serve")
+Loader = Callable[[Any, ResolvedModel, LoadOptions], ModelInfo]
+
+
+def default_loader(engine: Any, model: ResolvedModel, options: LoadOptions) -> ModelInfo:
+    return engine.load(model, options)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Finished:
+    finish_reason: str
+    stats: Stats
+    load_seconds: float
+    queued_seconds: float
+    total_seconds: float
+
+
+@dataclass
+class Embedded:
+    vectors: list[list[float]]
+    tokens: int
+    load_seconds: float
+
+
+@dataclass(eq=False)
+class Job:
+    kind: str  # "chat", "text", "embed" or "load"
+    model: ResolvedModel
+    messages: list[Message] = field(default_factory=list)
+    prompt: str = ""
+    texts: list[str] = field(default_factory=list)
+    params: GenerationParams = field(default_factory=GenerationParams)
+    keep_alive: float | None = None  # seconds; None: the server's; < 0: forever; 0: unload when done
+    unload: bool = False  # a "load" job with keep_alive 0: Ollama's way to unload a model
+
+    def __post_init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.cancelled = threading.Event()
+        self.submitted = time.monotonic()
+
+    def emit(self, event: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone (server shutting down)
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+    async def next(self) -> Any:
+        return await self.events.get()
+
+
+class EngineWorker:
+    def __init__(self, engine: Any, options: LoadOptions, *, keep_alive: float = 300.0, max_queue: int = 16,
+                 loader: Loader = default_loader, on_reply: Callable[[Job, str, Finished], None] | None = None) -> None:
+        self.engine = engine
+        self.options = options
+        self.keep_alive = keep_alive
+        self.max_queue = max_queue
+        self.loader = loader
+        self.on_reply = on_reply
+        self.loaded: ResolvedModel | None = None
+        self._jobs: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._current: Job | None = None
+        self._expires: float | None = None  # when the loaded model unloads if nothing comes
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="engine-worker", daemon=True)
+
+    # -- the request side ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            for job in self._jobs:
+                job.cancelled.set()
+            if self._current is not None:
+                self._current.cancelled.set()
+                self.engine.cancel()
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._unload()
+
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            waiting = sum(1 for j in self._jobs if not j.cancelled.is_set())
+            if waiting >= self.max_queue or self._stopping:
+                raise queue_full(retry_after=max(1, waiting))
+            self._jobs.append(job)
+            self._cond.notify_all()
+
+    def cancel(self, job: Job) -> None:
+        """The client went away: a queued job is skipped, a running one stops before its next token."""
+        with self._cond:
+            job.cancelled.set()
+            if self._current is job:
+                self.engine.cancel()
+            self._cond.notify_all()
+
+    def queued(self) -> int:
+        with self._cond:
+            return sum(1 for j in self._jobs if not j.cancelled.is_set())
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    # -- the worker thread ----------------------------------------------------------------------
+    def _next_job(self) -> Job | None:
+        with self._cond:
+            while not self._stopping:
+                while self._jobs and self._jobs[0].cancelled.is_set():
+                    self._jobs.popleft()
+                if self._jobs:
+                    job = self._jobs.popleft()
+                    self._current = job
+                    return job
+                timeout = None if self._expires is None else self._expires - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    self._expires = None
+                    self._unload()
+                    continue
+                self._cond.wait(timeout)
+            return None
+
+    def _run(self) -> None:
+        while (job := self._next_job()) is not None:
+            try:
+                self._execute(job)
+            except Exception as exc:  # every failure goes back to its request; the worker goes on
+                job.emit(exc)
+            finally:
+                with self._cond:
+                    self._current = None
+                    keep = self.keep_alive if job.keep_alive is None else job.keep_alive
+                    if keep == 0 and self.loaded is not None:
+                        self._unload()
+                    self._expires = None if keep < 0 or self.loaded is None else time.monotonic() + keep
+
+    def _unload(self) -> None:
+        if self.loaded is not None:
+            self.engine.close()
+            self.loaded = None
+
+    def _ensure_model(self, model: ResolvedModel) -> float:
+        """Load ``model`` unless it is the one loaded; returns the seconds loading took."""
+        if self.loaded is not None and self.loaded.path == model.path and self.engine.info is not None:
+            return 0.0
+        start = time.perf_counter()
+        self._unload()
+        self.loader(self.engine, model, self.options)
+        self.loaded = model
+        return time.perf_counter() - start
+
+    def _execute(self, job: Job) -> None:
+        started = time.monotonic()
+        if job.unload:
+            self._unload()
+            job.emit(Finished("unload", Stats(), 0.0, started - job.submitted, 0.0))
+            return
+        load_seconds = self._ensure_model(job.model)
+        if job.kind == "load":
+            job.emit(Finished("load", Stats(), load_seconds, started - job.submitted, load_seconds))
+            return
+        if job.kind == "embed":
+            if not hasattr(self.engine, "embed"):
+                raise AssistantError("This engine has no embeddings.")
+            vectors, tokens = self.engine.embed(job.texts)
+            job.emit(Embedded(vectors, tokens, load_seconds))
+            return
+        self._check_length(job)
+        parts: list[str] = []
+        for chunk in self._stream(job):
+            if job.cancelled.is_set():
+                self.engine.cancel()  # also covers a cancel that came before the stream began
+            if chunk.finish_reason is not None:
+                finished = Finished(chunk.finish_reason, chunk.stats or Stats(), load_seconds,
+                                    started - job.submitted, time.monotonic() - job.submitted)
+                job.emit(finished)
+                if self.on_reply is not None and job.kind == "chat":
+                    try:
+                        self.on_reply(job, "".join(parts), finished)
+                    except Exception as exc:  # the history is a side matter: the reply was sent
+                        log.warning("could not save the reply to the history: %s", exc)
+                return
+            parts.append(chunk.text)
+            job.emit(chunk)
+
+    def _stream(self, job: Job) -> Iterator[Chunk]:
+        if job.kind == "chat":
+            return iter(self.engine.stream(job.messages, job.params))
+        if hasattr(self.engine, "complete"):
+            return iter(self.engine.complete(job.prompt, job.params))
+        return iter(self.engine.stream([Message("user", job.prompt)], job.params))
+
+    def _check_length(self, job: Job) -> None:
+        info = self.engine.info
+        if info is None:
+            return
+        if job.kind == "chat":
+            n = self.engine.count_tokens(job.messages)
+        elif hasattr(self.engine, "count_text"):
+            n = self.engine.count_text(job.prompt)
+        else:
+            return
+        if n >= info.context_length:
+            raise ContextTooLong(
+                f"The prompt is {n} tokens, more than the model's context of {info.context_length}; "
+                "shorten it or start the server with a larger --ctx-size."
+            )
