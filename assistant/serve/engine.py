@@ -128,12 +128,15 @@ class ServeEngine(LlamaEngine):
                 try:
                     self._embedder = llama_cpp.Llama(
                         model_path=str(self.info.path), embedding=True, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
-                        n_threads=self._n_threads or None, n_gpu_layers=gpu_layers,
+                        n_threads=self._n_threads or None, n_threads_batch=self._n_threads or None,
+                        n_gpu_layers=gpu_layers,
                         pooling_type=pooling, verbose=self._options.verbose,
                     )
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise AssistantError(f"llama.cpp could not open {self.info.path.name} for embeddings ({exc}).") from exc
             emb = self._embedder
+            if self._n_threads:  # as many threads as the last reply ran on (the engine picks them per reply)
+                llama_cpp.llama_set_n_threads(emb.ctx, self._n_threads, self._n_threads)
             counts = [len(emb.tokenize(t.encode("utf-8"))) for t in texts]
             if counts and max(counts) > emb.n_batch:
                 raise ContextTooLong(f"An input to embed is {max(counts)} tokens, more than the {emb.n_batch} "

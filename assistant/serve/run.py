@@ -65,9 +65,12 @@ def serve_forever(state: ServeState, sock: socket.socket) -> None:
     state.worker.start()
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shut down gracefully, then re-raised the Ctrl+C it caught
+        pass
     finally:
         state.worker.stop()
         sock.close()
+    print("Stopped.", file=sys.stderr)
 
 
 class BackgroundServer:

@@ -131,7 +131,7 @@ UNSUPPORTED = {
     "function_call": "function calls", "logit_bias": "", "logprobs": "", "top_logprobs": "",
     "audio": "text only", "modalities": "text only", "prediction": "", "parallel_tool_calls": "tool calls",
     "suffix": "", "echo": "", "best_of": "", "web_search_options": "", "reasoning_effort": "",
-    "images": "text only",
+    "images": "text only", "dimensions": "the model's own size only",
 }
 
 

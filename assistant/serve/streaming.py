@@ -32,7 +32,7 @@ async def read_json(request: Any, limit: int) -> Any:
     if not raw.strip():
         raise bad_request("The request body is empty; send a JSON object.")
     try:
-        return json.loads(raw)
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise bad_request("The request body is not UTF-8 text; send JSON.") from None
     except json.JSONDecodeError as exc:
