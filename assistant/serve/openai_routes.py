@@ -56,7 +56,8 @@ def chat_messages(items: list[ChatMessage]) -> list[Message]:
 def sampling(body: Sampling) -> dict[str, Any]:
     return {"temperature": body.temperature, "top_p": body.top_p, "top_k": body.top_k, "min_p": body.min_p,
             "repeat_penalty": body.repeat_penalty, "seed": body.seed, "presence_penalty": body.presence_penalty,
-            "frequency_penalty": body.frequency_penalty, "stop": stop_list(body.stop)}
+            "frequency_penalty": body.frequency_penalty, "stop": stop_list(body.stop),
+            "ignore_eos": body.ignore_eos or None}
 
 
 def grammar_of(body: ChatRequest) -> str | None:

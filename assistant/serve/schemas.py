@@ -55,6 +55,7 @@ class Sampling(Body):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     n: int | None = Field(None, ge=1)
     user: str | None = None
+    ignore_eos: bool | None = None  # llama-server's: generate max_tokens whatever the model says (benchmarks)
 
 
 class ChatRequest(Sampling):

@@ -86,6 +86,12 @@ def test_embeddings_are_the_models_own(client: openai.OpenAI) -> None:
     assert r.usage.prompt_tokens > 10
 
 
+def test_ignore_eos_gives_exactly_max_tokens(url: str) -> None:
+    r = httpx.post(f"{url}/v1/chat/completions", timeout=120, json={
+        "model": MODEL, "messages": ask("Say hi."), "max_tokens": 40, "ignore_eos": True, "temperature": 0}).json()
+    assert r["usage"]["completion_tokens"] == 40 and r["choices"][0]["finish_reason"] == "length"
+
+
 def test_text_completion_and_ollama_generate(client: openai.OpenAI, url: str) -> None:
     r = client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=5, temperature=0)
     assert r.choices[0].finish_reason == "length" and r.usage is not None and r.usage.completion_tokens == 5
