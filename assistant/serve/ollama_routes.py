@@ -218,9 +218,12 @@ async def ps(state: ServeState, request: Any) -> Any:
     if loaded is None:
         return JSONResponse({"models": []})
     info, _ = _header(state, loaded.name)
+    until = state.worker.unload_at()
+    expires = dt.datetime.fromtimestamp(until, dt.timezone.utc) if until else dt.datetime(2318, 1, 1, tzinfo=dt.timezone.utc)
     return JSONResponse({"models": [{"name": loaded.name, "model": loaded.name, "size": info.file_size,
-                                     "digest": "", "details": _details(info), "expires_at": "",
-                                     "size_vram": 0}]})
+                                     "digest": "", "details": _details(info), "expires_at": expires.isoformat(),
+                                     "size_vram": 0, "context_length": state.worker.engine.info.context_length
+                                     if state.worker.engine.info else 0}]})
 
 
 async def show(state: ServeState, request: Any) -> Any:

@@ -125,6 +125,13 @@ class EngineWorker:
         with self._cond:
             return sum(1 for j in self._jobs if not j.cancelled.is_set())
 
+    def unload_at(self) -> float | None:
+        """When the loaded model unloads if nothing comes (wall clock), or None: never."""
+        with self._cond:
+            if self._expires is not None and self._current is None:
+                return time.time() + max(0.0, self._expires - time.monotonic())
+        return time.time() + self.keep_alive if self.keep_alive >= 0 else None
+
     @property
     def busy(self) -> bool:
         return self._current is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import httpx
@@ -44,6 +45,7 @@ def test_chat_streams_ndjson_by_default(engine: ScriptEngine, server: str) -> No
     assert (params.temperature, params.top_k, params.seed, params.max_tokens) == (0, 3, 1, 10)
     ps = httpx.get(f"{server}/api/ps").json()["models"]
     assert [m["name"] for m in ps] == [MODEL]
+    assert dt.datetime.fromisoformat(ps[0]["expires_at"]) > dt.datetime.now(dt.timezone.utc)  # ollama-python parses it
 
 
 def test_chat_and_generate_without_streaming(engine: ScriptEngine, server: str) -> None:
