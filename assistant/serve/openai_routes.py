@@ -97,8 +97,12 @@ async def chat_completions(state: ServeState, request: Any) -> Any:
     body: ChatRequest = parse(ChatRequest, await read_json(request, state.config.max_body))
     resolved = state.resolve(body.model)
     messages = state.with_default_system(resolved, chat_messages(body.messages))
-    params = state.params(resolved, grammar=grammar_of(body),
-                          max_tokens=body.max_completion_tokens or body.max_tokens, **sampling(body))
+    grammar = grammar_of(body)
+    if grammar and body.ignore_eos:
+        raise bad_request("'ignore_eos' cannot go with a JSON response_format: the grammar ends with the end of turn.",
+                          param="ignore_eos")
+    params = state.params(resolved, grammar=grammar, max_tokens=body.max_completion_tokens or body.max_tokens,
+                          **sampling(body))
     job = Job("chat", resolved, messages=messages, params=params)
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     include_usage = bool(body.stream_options and body.stream_options.include_usage)

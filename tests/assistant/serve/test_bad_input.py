@@ -71,6 +71,7 @@ def test_malformed_bodies(shared: str, raw: bytes, words: list[str]) -> None:
     ({"model": MODEL, "messages": USER, "response_format": {"type": "json_schema"}}, 400, "response_format.json_schema", None),
     ({"model": MODEL, "messages": USER, "response_format": {"type": "xml"}}, 400, "response_format.type", None),
     ({"model": MODEL, "messages": USER, "stop": ["s"] * 17}, 400, "stop", None),
+    ({"model": MODEL, "messages": USER, "ignore_eos": True, "response_format": {"type": "json_object"}}, 400, "ignore_eos", None),
 ])
 def test_invalid_chat_requests(shared: str, body: dict, status: int, param: str | None, code: str | None) -> None:
     assert_error(post(shared, body), status, param=param, code=code)
