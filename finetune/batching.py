@@ -41,16 +41,32 @@ def rank_share(indices: list[int], lengths: list[int], rank: int, world: int) ->
     return by_length(indices, lengths)[rank::world]
 
 
+MICRO_BATCH_COST = 128  # a forward pass costs about this many tokens' work beyond its (padded) tokens
+
+
 def micro_batches(indices: list[int], lengths: list[int], budget: int) -> list[list[int]]:
-    """Greedy over length-sorted examples: a micro-batch holds as many as fit in ``budget`` tokens
-    counting the padding to its longest member."""
+    """Length-sorted examples split into consecutive micro-batches, each within ``budget`` tokens
+    counting the padding to its longest member, choosing the split with the least padded tokens
+    plus :data:`MICRO_BATCH_COST` per micro-batch (an exact dynamic programme over the split points)."""
+    order = by_length(indices, lengths)
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[k]: cost of the first k examples
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        for start in range(end - 1, -1, -1):
+            width = lengths[order[start]]  # sorted longest first: the group's longest is its first
+            padded = (end - start) * width
+            if padded > budget and end - start > 1:
+                break
+            cost = best[start] + padded + MICRO_BATCH_COST
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
     out: list[list[int]] = []
-    for i in by_length(indices, lengths):
-        if out and (len(out[-1]) + 1) * lengths[out[-1][0]] <= budget:
-            out[-1].append(i)
-        else:
-            out.append([i])
-    return out
+    end = n
+    while end > 0:
+        out.append(order[cut[end] : end])
+        end = cut[end]
+    return out[::-1]
 
 
 @dataclass

@@ -4,6 +4,7 @@ measurement on this device, peak memory from parameter count and activation size
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,14 +28,27 @@ def pick_device(setting: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX): there bf16 autocast runs
+    the matmuls about 4x faster than fp32 (measured on the 2-core test machine)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
 def pick_precision(setting: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32."""
+    """The autocast dtype, or None for plain fp32. ``auto``: bf16 on CUDA GPUs that support it and
+    on CPUs with bf16 hardware, fp32 elsewhere (MPS, older CPUs)."""
     if setting == "fp32":
         return None
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
+    if device.type == "cpu" and (setting == "bf16" or cpu_has_bf16()):
+        return torch.bfloat16
     if setting == "bf16":
-        raise FinetuneError(f"precision=bf16 needs a CUDA GPU with bf16 support; {device.type} trains in fp32 (precision=auto).")
+        raise FinetuneError(f"precision=bf16 needs a CUDA GPU with bf16 support or a CPU; {device.type} trains in fp32 (precision=auto).")
     return None
 
 

@@ -108,7 +108,7 @@ def fit_examples(
         kept.append(enc)
         sources.append(ex)
     report.kept = len(kept)
-    report.keep_eot = sum(ends_with(e, eot_id) for e in kept)
+    report.keep_eot = sum(not e.truncated and ends_with(e, eot_id) for e in kept)  # the last reply's EOT
     if not kept:
         if policy == "drop":
             raise FinetuneError(

@@ -102,10 +102,47 @@ def add_residual_dropout(model: Any, p_max: float) -> list[float]:
     return rates
 
 
+class LinearCrossEntropy(torch.autograd.Function):
+    """Summed cross-entropy of ``hidden @ weight.T`` (optionally soft-capped) against ``targets``,
+    ``chunk`` rows at a time. The gradients for ``hidden`` and ``weight`` are computed in the forward
+    pass while each chunk's logits are alive (softmax minus one-hot), so the backward pass only
+    scales them: three vocabulary-sized matmuls per chunk instead of four with recomputation, and no
+    chunk of logits kept for backward."""
+
+    @staticmethod
+    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,  # type: ignore[override]
+                softcap: float | None, chunk: int) -> torch.Tensor:
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32)
+        for start in range(0, targets.shape[0], chunk):
+            h, t = hidden[start : start + chunk], targets[start : start + chunk]
+            logits = (h @ weight.t()).float()
+            if softcap:
+                capped = torch.tanh(logits / softcap)
+                logits = capped * softcap
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
+            grad = torch.exp(logits - lse[:, None])
+            grad[torch.arange(t.shape[0], device=t.device), t] -= 1.0
+            if softcap:
+                grad *= 1 - capped * capped
+            grad = grad.to(h.dtype)  # hidden and weight share a dtype (LabelledLoss casts both under autocast)
+            grad_hidden[start : start + chunk] = grad @ weight
+            grad_weight += (grad.t() @ h).float()
+        ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return grad_hidden * grad_out.to(grad_hidden.dtype), grad_weight * grad_out.to(grad_weight.dtype), None, None, None
+
+
 class LabelledLoss(nn.Module):
     """Wraps a causal LM; ``forward`` returns the summed cross-entropy over labelled positions (and
     their count). Hidden states come from the decoder; the lm_head runs only on the positions whose
-    next token is labelled, ``chunk`` rows at a time, each chunk recomputed in backward so at most one
+    next token is labelled, ``chunk`` rows at a time (:class:`LinearCrossEntropy`), so at most one
     chunk of logits is alive."""
 
     def __init__(self, model: Any, chunk: int = 2048) -> None:
@@ -128,6 +165,13 @@ class LabelledLoss(nn.Module):
         targets = labels[:, 1:]
         where = targets != IGNORE
         hidden, targets = hidden[where], targets[where]
+        head = self.model.get_output_embeddings()
+        if torch.is_grad_enabled() and getattr(head, "bias", None) is None:
+            weight = head.weight
+            if torch.is_autocast_enabled(hidden.device.type):  # the matmuls in the autocast dtype, as nn.Linear would
+                dtype = torch.get_autocast_dtype(hidden.device.type)
+                hidden, weight = hidden.to(dtype), weight.to(dtype)
+            return LinearCrossEntropy.apply(hidden, weight, targets, self.softcap, self.chunk), where.sum()
         total = hidden.new_zeros((), dtype=torch.float32)
         for start in range(0, targets.shape[0], self.chunk):
             h, t = hidden[start : start + self.chunk], targets[start : start + self.chunk]

@@ -80,8 +80,8 @@ def default_out(base: str, recipe: str) -> Path:
 def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
     from finetune import base as base_mod
     from finetune.data import load_dataset
-    from finetune.evaluate import load_prompts
     from finetune.eot_init import check_mode
+    from finetune.evaluate import load_prompts
     from finetune.fit import fit_examples
     from finetune.stopping import split_validation
     from finetune.template import apply_to_tokenizer, choose_template

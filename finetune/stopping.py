@@ -10,6 +10,7 @@ show stopping (a LIMA-style reply is longer than the cap), so these are the per-
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from collections.abc import Sequence
@@ -48,20 +49,19 @@ def split_validation(
     return [i for i in range(len(encoded)) if i not in held_set], held, note
 
 
-def _positions(model: Any, batch_ids: torch.Tensor, labels: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log-probabilities at every labelled next-token position, their targets)."""
+def _chunks(model: Any, batch_ids: torch.Tensor, labels: torch.Tensor, chunk: int):  # type: ignore[no-untyped-def]
+    """(log-probabilities, targets) at the labelled next-token positions, ``chunk`` rows at a time,
+    so a 262k vocabulary never holds more than one chunk of logits."""
     hidden = model.get_decoder()(input_ids=batch_ids, use_cache=False).last_hidden_state[:, :-1]
     targets = labels[:, 1:]
     where = targets != IGNORE
     hidden, targets = hidden[where], targets[where]
     softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
-    out = []
     for start in range(0, targets.shape[0], chunk):
         logits = model.get_output_embeddings()(hidden[start : start + chunk]).float()
         if softcap:
             logits = torch.tanh(logits / softcap) * softcap
-        out.append(torch.log_softmax(logits, dim=-1))
-    return torch.cat(out), targets
+        yield torch.log_softmax(logits, dim=-1), targets[start : start + chunk]
 
 
 @torch.no_grad()
@@ -83,22 +83,21 @@ def teacher_forced(
     lengths = [len(e.input_ids) for e in items]
     for group in micro_batches(list(range(len(items))), lengths, budget):
         batch = collate([items[i] for i in group], pad_id)
-        ctx = torch.autocast(device.type, dtype=amp) if amp else torch.autocast(device.type, enabled=False)
+        ctx = torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext()
         with ctx:
-            logp, targets = _positions(model, batch.input_ids.to(device), batch.labels.to(device), chunk)
-        logp, targets = logp.float().cpu(), targets.cpu()
-        nll -= float(logp.gather(1, targets[:, None]).sum())
-        count += targets.shape[0]
-        is_end = targets == eot_id
-        eot_lp = logp[:, eot_id]
-        p_end += eot_lp[is_end].exp().tolist()
-        p_inside += eot_lp[~is_end].exp().tolist()
-        ends = logp[is_end]
-        rank_end += ((ends > ends[:, eot_id : eot_id + 1]).sum(dim=1) + 1).tolist()
-        top1 += (ends.argmax(dim=1) == eot_id).tolist()
-        for t, (ranks, probs) in others.items():
-            ranks += ((ends > ends[:, t : t + 1]).sum(dim=1) + 1).tolist()
-            probs += ends[:, t].exp().tolist()
+            for logp, targets in _chunks(model, batch.input_ids.to(device), batch.labels.to(device), chunk):
+                nll -= float(logp.gather(1, targets[:, None]).sum())
+                count += targets.shape[0]
+                is_end = targets == eot_id
+                eot_lp = logp[:, eot_id]
+                p_end += eot_lp[is_end].exp().tolist()
+                p_inside += eot_lp[~is_end].exp().tolist()
+                ends = logp[is_end]
+                rank_end += ((ends > ends[:, eot_id : eot_id + 1]).sum(dim=1) + 1).tolist()
+                top1 += (ends.argmax(dim=1) == eot_id).tolist()
+                for t, (ranks, probs) in others.items():
+                    ranks += ((ends > ends[:, t : t + 1]).sum(dim=1) + 1).tolist()
+                    probs += ends[:, t].exp().tolist()
     model.train(was_training)
     result = {
         "val_eot_p_end": _mean(p_end), "val_eot_top1_end": _mean([float(x) for x in top1]),

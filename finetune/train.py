@@ -16,9 +16,8 @@ from typing import Any
 
 import torch
 
-from finetune import distributed
+from finetune import distributed, epoch_end
 from finetune.batching import collate, plan_step, steps_per_epoch
-from finetune import epoch_end
 from finetune.checkpoint import save_checkpoint
 from finetune.eot_init import init_eot_rows
 from finetune.errors import FinetuneError
@@ -169,6 +168,11 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
     checkpoints: list[str] = []
     epoch_losses: dict[int, list[float]] = {}
     bar = tqdm(total=stop, initial=start, disable=not world.main, unit="step", dynamic_ncols=True)
+
+    def note(message: str) -> None:  # a line above the progress bar
+        with bar.external_write_mode():
+            say(message)
+
     began = time.perf_counter()
     tokens_done = 0
     max_norm = c.max_grad_norm if c.max_grad_norm > 0 else float("inf")
@@ -248,12 +252,12 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
                                     _provenance(p, epoch, step + 1, epoch_losses[epoch], eot_id, row, eot_record))
                     write(results, folder, f"{Path(p.spec.given).name} + {c.recipe}, epoch {epoch}, step {step + 1}")
                     checkpoints.append(str(folder))
-                    bar.write(f"Epoch {epoch}: loss {train_loss:.4f}; checkpoint {folder} "
+                    note(f"Epoch {epoch}: loss {train_loss:.4f}; checkpoint {folder} "
                               f"({sum(r['stopped'] for r in results)}/{len(results)} dev replies ended with {p.template.eot})")
                 epoch_rows.append(row)
                 if metrics:
                     metrics.add(row)
-                best = epoch_end.report(out, epoch_rows, bar.write)
+                best = epoch_end.report(out, epoch_rows, note)
             distributed.barrier(world)
         if saving or (step + 1) % c.state_every_steps == 0 or step + 1 == stop:
             if step + 1 < total:

@@ -117,15 +117,15 @@ def report(runs: tuple[Path, ...], dirs: tuple[Path, ...]) -> None:
 @click.option("--data", required=True, help="The LIMA training data (train.jsonl: 1,000 single-turn rows + the dialogues).")
 @click.option("--out", type=PathArg, default=Path("runs/lima-mini"), show_default=True, help="Run folder; an unfinished run continues.")
 @click.option("--base", default="gemma3-270m", show_default=True, help="The base model to fine-tune.")
-@click.option("--examples", type=click.IntRange(min=1), default=None, help="Single-turn examples [CPU: 200; GPU: all 1,000].")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs [CPU: 2; GPU: 15, the paper's].")
+@click.option("--examples", type=click.IntRange(min=1), default=None, help="Single-turn examples sampled before the fit drops those that do not fit [CPU: 240; GPU: all 1,000].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs, each one checkpointed [CPU: 3; GPU: 15, the paper's].")
 @click.option("--max-length", type=click.IntRange(min=64), default=None, help="Tokens per example [CPU: 512; GPU: 2048].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Examples per step [CPU: 8; GPU: 64].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Examples per step [CPU: 4; GPU: 64].")
 @click.option("--lr", type=float, default=None, help="Peak learning rate [CPU: 1e-4; GPU: 1e-5].")
 @click.option("--lr-end", type=float, default=None, help="Final learning rate [CPU: 1e-5; GPU: 1e-6].")
 @click.option("--dev-tokens", "dev_max_new_tokens", type=click.IntRange(min=1), default=None,
-              help="Tokens of finetune's own dev generations at the checkpoint [CPU: 128; GPU: 256].")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=512, show_default=True, help="Reply budget of the generations.")
+              help="Tokens of finetune's own dev generations at each checkpoint [CPU: 64; GPU: 256].")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="Reply budget of the generations (LIMA's).")
 @click.option("--quant", default="q8_0", show_default=True, help="Quantization of the converted models.")
 @click.option("--schedule", type=click.Choice(["auto", "cpu", "paper"]), default="auto", show_default=True,
               help="cpu: the small stated schedule; paper: LIMA's; auto: paper with a CUDA GPU, else cpu.")
@@ -133,8 +133,9 @@ def report(runs: tuple[Path, ...], dirs: tuple[Path, ...]) -> None:
               help="CPU threads for training (OMP_NUM_THREADS) and generation [all cores]; 1 is faster on a busy machine.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (data, schedule, steps) and stop.")
 def lima_mini(**kw: Any) -> None:
-    """LIMA in miniature: fine-tune the base twice (without and with the dialogues), convert both,
-    generate on 20 held-out prompts and write one report: base vs tuned vs tuned+dialogues."""
+    """LIMA in miniature: fine-tune the base twice (without and with the dialogues), convert each
+    run's best checkpoint, generate on 20 held-out prompts and write one report: base, base with a
+    URIAL prompt, tuned, tuned+dialogues."""
     from assistant.eval.lima_mini import lima_mini_command
 
     lima_mini_command(kw)

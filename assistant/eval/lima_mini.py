@@ -1,5 +1,7 @@
 """LIMA in miniature: fine-tune the offline base model twice (without and with the dialogues),
-convert both to GGUF, generate on 20 held-out prompts, and write one report.
+convert each run's best checkpoint (by its stop diagnostics) to GGUF, generate on 20 held-out
+prompts with LIMA's 2,048-token budget (base, base with a URIAL prompt, both tuned models), and
+write one report.
 
 Each step runs as its own ``assistant`` subprocess (finetune, convert, eval generate), so memory
 is returned between steps and each shows its own progress; every step resumes: a finished step
@@ -21,17 +23,20 @@ import click
 
 from assistant.eval.prompts import LIMA_MINI
 from assistant.eval.runs import now, read_meta, slug, write_meta
+from assistant.eval.urial import write_urial_prompts
 from models.atomic import atomic_open
 from models.errors import AssistantError
 
 # The CPU schedule (stated in the README); "paper" is the LIMA recipe's own defaults in finetune.
 SCHEDULES: dict[str, dict[str, Any]] = {
-    "cpu": {"examples": 200, "epochs": 2, "max_length": 512, "batch_size": 8, "lr": 1e-4, "lr_end": 1e-5,
-            "dev_max_new_tokens": 128},
+    "cpu": {"examples": 240, "epochs": 3, "max_length": 512, "batch_size": 4, "lr": 1e-4, "lr_end": 1e-5,
+            "dev_max_new_tokens": 64},
     "paper": {"examples": 1000, "epochs": 15, "max_length": 2048, "batch_size": 64, "lr": 1e-5, "lr_end": 1e-6,
               "dev_max_new_tokens": 256},
 }
 VARIANTS = (("single", False), ("dialogues", True))  # LIMA's 1,000- and 1,030-example models
+LABELS = ("base", "urial", "single", "dialogues")  # the generation runs, in the report's order
+CTX_SIZE = 4096  # a 2,048-token reply after the URIAL prompt (about 600 tokens) and a follow-up
 
 
 def pick_schedule(choice: str) -> str:
@@ -108,6 +113,19 @@ def final_checkpoint(run_dir: Path, epochs: int) -> Path | None:
     return ckpt if (ckpt / "config.json").is_file() else None
 
 
+def best_checkpoint(run_dir: Path, epochs: int) -> Path | None:
+    """The checkpoint the run named best by its stop diagnostics (run.json), else the last one."""
+    final = final_checkpoint(run_dir, epochs)
+    if final is None:
+        return None
+    try:
+        best = json.loads((run_dir / "run.json").read_text()).get("best") or {}
+    except (OSError, json.JSONDecodeError):
+        best = {}
+    ckpt = Path(best["checkpoint"]) if best.get("checkpoint") else final
+    return ckpt if (ckpt / "config.json").is_file() else final
+
+
 def finetune_argv(meta: dict[str, Any], run_dir: Path, dialogues: bool, dev: Path) -> list[str]:
     s = meta["schedule"]
     if (run_dir / "state" / "trainer.pt").is_file():
@@ -117,7 +135,7 @@ def finetune_argv(meta: dict[str, Any], run_dir: Path, dialogues: bool, dev: Pat
     return ["finetune", "--base", meta["base"], "--data", meta["data"]["file"], "--out", str(run_dir),
             "--dialogues" if dialogues else "--no-dialogues", "--dev", str(dev),
             f"epochs={s['epochs']}", f"lr={s['lr']}", f"lr_end={s['lr_end']}", f"batch_size={s['batch_size']}",
-            f"max_length={s['max_length']}", f"save_epochs={s['epochs']}", f"dev_max_new_tokens={s['dev_max_new_tokens']}"]
+            f"max_length={s['max_length']}", f"save_epochs=1-{s['epochs']}", f"dev_max_new_tokens={s['dev_max_new_tokens']}"]
 
 
 def lima_mini_command(kw: dict[str, Any]) -> None:
@@ -158,19 +176,24 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
         run_dir = out / f"finetune-{variant}"
         if final_checkpoint(run_dir, schedule["epochs"]) is None:
             run_step(meta, out, f"finetune-{variant}", finetune_argv(meta, run_dir, dialogues, dev))
-        ckpt = final_checkpoint(run_dir, schedule["epochs"])
+        ckpt = best_checkpoint(run_dir, schedule["epochs"])
         if ckpt is None:
             raise AssistantError(f"Fine-tuning finished without {run_dir}/epoch-{schedule['epochs']:02d}; see its messages above.")
         name = meta["names"][variant]
         step = meta.get("steps", {}).get(f"convert-{variant}", {})
-        if not (step.get("status") == "done" and Store().has(name)):
+        meta.setdefault("converted", {})[variant] = str(ckpt)
+        if not (step.get("status") == "done" and Store().has(name) and step.get("argv", [None, None])[1] == str(ckpt)):
             argv = ["convert", str(ckpt), "--quant", meta["quant"], "--name", name]
             run_step(meta, out, f"convert-{variant}", argv + (["--force"] if Store().has(name) else []))
-    models = [("base", meta["base"]), *((v, meta["names"][v]) for v, _ in VARIANTS)]
-    for label, model in models:
-        run_step(meta, out, f"generate-{label}", ["eval", "generate", "--model", model, "--prompts", str(LIMA_MINI),
+    urial = write_urial_prompts(LIMA_MINI, out / "data" / "prompts-urial.jsonl")
+    models = [("base", meta["base"], LIMA_MINI), ("urial", meta["base"], urial),
+              *((v, meta["names"][v], LIMA_MINI) for v, _ in VARIANTS)]
+    for label, model, prompts in models:
+        if meta.get("steps", {}).get(f"generate-{label}", {}).get("status") == "done":
+            continue
+        run_step(meta, out, f"generate-{label}", ["eval", "generate", "--model", model, "--prompts", str(prompts),
                                                  "--out", str(out / f"gen-{label}"), "--label", label,
-                                                 "-n", str(meta["max_tokens"]), "--ctx-size", "2048",
+                                                 "-n", str(meta["max_tokens"]), "--ctx-size", str(CTX_SIZE),
                                                  *(["--threads", str(meta["threads"])] if meta.get("threads") else [])])
     report = write_lima_report(out)
     click.echo(f"Report: {report}")

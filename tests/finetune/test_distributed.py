@@ -16,7 +16,7 @@ from .conftest import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = ["epochs=5", "batch_size=4", "max_length=64", "micro_batch_tokens=64", "residual_dropout=0", "lr=1e-3",
-       "save_epochs=99", "dev_max_new_tokens=4", "dev_temperature=0"]
+       "save_epochs=99", "dev_max_new_tokens=4", "dev_temperature=0", "precision=fp32"]
 
 
 def _torchrun(base: Path, data: Path, dev: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:

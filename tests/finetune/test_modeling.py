@@ -116,3 +116,39 @@ def test_learning_rate_schedule() -> None:
     assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]  # bias not decayed
     warm = build_config("lima", None, ["warmup_steps=10"])
     assert lr_at(0, 100, warm) == pytest.approx(1e-6) and lr_at(10, 100, warm) == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("softcap", [None, 5.0])
+def test_linear_cross_entropy_matches_autograd(softcap: float | None) -> None:
+    import torch.nn.functional as F
+
+    from finetune.modeling import LinearCrossEntropy
+
+    torch.manual_seed(0)
+    hidden = torch.randn(23, 8, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(50, 8, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 50, (23,))
+    logits = hidden @ weight.t()
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    (2.5 * F.cross_entropy(logits, targets, reduction="sum")).backward()
+    want = hidden.grad.clone(), weight.grad.clone()  # type: ignore[union-attr]
+    hidden.grad, weight.grad = None, None
+    loss = LinearCrossEntropy.apply(hidden, weight, targets, softcap, 4)
+    (2.5 * loss).backward()
+    # the logits are taken in fp32 (as under autocast they are upcast): fp32 tolerances
+    torch.testing.assert_close(loss.double(), F.cross_entropy(logits.detach(), targets, reduction="sum"), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(hidden.grad, want[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(weight.grad, want[1], rtol=1e-5, atol=1e-6)
+
+
+def test_micro_batches_split_where_padding_costs_more_than_a_forward() -> None:
+    from finetune.batching import MICRO_BATCH_COST, micro_batches
+
+    lengths = [500, 300, 200, 100, 100]
+    got = micro_batches([0, 1, 2, 3, 4], lengths, 2048)
+    assert got == [[0], [1, 2], [3, 4]]  # 500 | 2 x 300 | 2 x 100: 1,300 tokens in 3 forwards, not 2,500 in one
+    assert micro_batches([3, 4], lengths, 2048) == [[3, 4]]  # equal lengths: one forward
+    assert all(len(g) * max(lengths[i] for i in g) <= 2048 for g in micro_batches(list(range(5)), lengths, 600))
+    assert micro_batches([0], [5000], 2048) == [[0]]  # one example longer than the budget still runs alone
+    assert MICRO_BATCH_COST > 0

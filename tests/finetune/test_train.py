@@ -15,7 +15,7 @@ from finetune.run import RunArgs, run
 
 from .conftest import CONVERSATIONS, read_metrics, write_jsonl
 
-FAST = ["dev_max_new_tokens=8", "dev_temperature=0"]
+FAST = ["dev_max_new_tokens=8", "dev_temperature=0", "precision=fp32"]  # fp32: exact comparisons
 
 
 def _run(base: Path, data: Path, out: Path, dev: Path, *overrides: str, **kw: object) -> dict:
@@ -189,3 +189,62 @@ def test_data_where_nothing_fits_is_one_sentence_before_the_weights_load(
         run(RunArgs(base=str(tiny_llama), data=str(lima_file), out=tmp_path / "o",
                     overrides=["max_length=16", "overlong=truncate"]), say=lambda _: None)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_run_measures_stopping_every_epoch_and_names_its_best_checkpoint(
+        tiny_gemma: Path, lima_file: Path, dev_file: Path, tmp_path: Path) -> None:
+    from .conftest import read_epochs
+
+    out = tmp_path / "run"
+    lines: list[str] = []
+    rows = [{"conversations": [f"Question {i}?", f"Answer {i}."], "source": "test"} for i in range(8)]
+    data = write_jsonl(tmp_path / "eight.jsonl", [*rows, {"conversations": CONVERSATIONS[4], "source": "multi_turn"}])
+    res = run(RunArgs(base=str(tiny_gemma), data=str(data), out=out, dev=dev_file,
+                      overrides=[*FAST, "epochs=3", "batch_size=3", "lr=1e-3", "save_epochs=2-3", "val_examples=2"]),
+              say=lines.append)
+    text = "\n".join(lines)
+    epochs = read_epochs(out)
+    assert [r["epoch"] for r in epochs] == [0, 1, 2, 3]
+    for r in epochs:
+        assert {"val_eot_p_end", "val_eot_top1_end", "val_eot_p_inside", "val_loss", "val_eot_ends"} <= set(r)
+        assert r["val_eot_ends"] == 2  # one reply end in each of the two held-out single-turn rows
+    assert [r.get("checkpoint") for r in epochs] == [None, None, str(out / "epoch-02"), str(out / "epoch-03")]
+    assert "dev_eot_stop_share" in epochs[2] and "dev_eot_stop_share" not in epochs[1]
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["best"] == res["best"] and meta["best"]["checkpoint"] in (str(out / "epoch-02"), str(out / "epoch-03"))
+    assert "EOT is the top-1 token" in meta["best"]["rule"] and meta["eot_init"]["mode"] == "auto"
+    assert f"Best checkpoint: {meta['best']['checkpoint']}" in text and "Before training: held-out p(EOT)" in text
+    assert "Epoch 3: held-out p(EOT) at reply ends" in text and "End of turn (eot_init=auto)" in text
+    held = [json.loads(x) for x in (out / "val.jsonl").read_text().splitlines()]
+    assert [h["line"] for h in held] == meta["val_lines"] and len(held) == 2
+    assert all(h["messages"][-1]["role"] == "assistant" for h in held)
+    trained = {int(x) for x in range(1, 10)} - set(meta["val_lines"])
+    assert len(trained) == 7 and res["stats"]["examples"] == 7
+    provenance = json.loads((out / "epoch-03" / "provenance.json").read_text())
+    assert provenance["validation"]["lines"] == meta["val_lines"] and provenance["fit"]["overlong"] == "drop"
+    assert provenance["fit"]["keep_eot"] == 9 and "val_eot_p_end" in provenance["metrics"]
+    from PIL import Image
+
+    with Image.open(out / "loss.png") as png:
+        assert png.size[1] >= 700  # two panels: the loss and the stop diagnostics
+
+
+def test_batched_dev_generation_matches_one_prompt_at_a_time(tiny_gemma: Path) -> None:
+    """Left padding must not change a greedy reply."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import finetune.evaluate as ev
+    from finetune.template import apply_to_tokenizer, choose_template
+
+    tok = AutoTokenizer.from_pretrained(tiny_gemma)
+    template = choose_template(tok)
+    apply_to_tokenizer(tok, template)
+    model = AutoModelForCausalLM.from_pretrained(tiny_gemma)
+    eot = int(tok.convert_tokens_to_ids(template.eot))
+    prompts = [{"id": str(i), "prompt": p, "system": ""} for i, p in
+               enumerate(["Hi", "What is two plus two? Tell me.", "Name a colour, a fruit and a city please."])]
+    config = FinetuneConfig(dev_max_new_tokens=12, dev_temperature=0, dev_repetition_penalty=1.0)
+    together = ev.generate(model, tok, template, prompts, config, torch.device("cpu"), eot, 0)
+    alone = [ev.generate(model, tok, template, [p], config, torch.device("cpu"), eot, 0)[0] for p in prompts]
+    assert [r["reply"] for r in together] == [r["reply"] for r in alone]
+    assert [r["tokens"] for r in together] == [r["tokens"] for r in alone]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from assistant.cli import cli
 from assistant.eval.compare import CompareRun
-from assistant.eval.lima_mini import dev_prompts, make_subset
+from assistant.eval.lima_mini import SCHEDULES, best_checkpoint, dev_prompts, make_subset
 from assistant.eval.promptset import load_prompts
 from assistant.eval.reports import generation_report
 from assistant.eval.runs import eval_dir
@@ -83,12 +83,15 @@ def test_lima_mini_dry_run_states_the_plan(lima_train: Path, tmp_path: Path) -> 
     res = CliRunner().invoke(cli, ["eval", "lima-mini", "--data", str(lima_train), "--out", str(out),
                                    "--schedule", "cpu", "--dry-run"])
     assert res.exit_code == 0, res.output
-    assert "200 single-turn examples + 29 dialogues, 2 epochs, max length 512, batch 8, lr 0.0001 -> 1e-05" in res.output
+    s = SCHEDULES["cpu"]
+    assert (f"{s['examples']} single-turn examples + 29 dialogues, {s['epochs']} epochs, max length {s['max_length']}, "
+            f"batch {s['batch_size']}, lr {s['lr']:g} -> {s['lr_end']:g}") in res.output
     cmds = [line for line in res.output.splitlines() if line.startswith("assistant finetune")]
     assert len(cmds) == 2 and "--no-dialogues" in cmds[0] and "--dialogues" in cmds[1]
-    assert "epochs=2" in cmds[0] and "save_epochs=2" in cmds[0] and "batch_size=8" in cmds[0]
+    assert f"epochs={s['epochs']}" in cmds[0] and f"save_epochs=1-{s['epochs']}" in cmds[0]  # every epoch: pick the best
+    assert f"batch_size={s['batch_size']}" in cmds[0]
     res = CliRunner().invoke(cli, ["eval", "lima-mini", "--data", str(lima_train), "--out", str(out),
-                                   "--schedule", "cpu", "--epochs", "3", "--dry-run"])
+                                   "--schedule", "cpu", "--epochs", "9", "--dry-run"])
     assert res.exit_code == 1 and "another schedule" in str(res.exception)
 
 
@@ -104,9 +107,10 @@ def test_lima_mini_tiny_end_to_end(lima_train: Path, tmp_path: Path) -> None:
                    "--dev-tokens", "4", "--threads", "1", timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = (out / "report.md").read_text()
-    assert "|  | base | single | dialogues |" in report
+    assert "|  | base | urial | single | dialogues |" in report
     assert "| finetune-dialogues | done |" in report and "| convert-single | done |" in report
-    for label in ("base", "single", "dialogues"):
+    assert "## Learning to stop, per epoch" in report and "Converted: `epoch-01`" in report
+    for label in ("base", "urial", "single", "dialogues"):
         assert (out / f"gen-{label}" / "generations.jsonl").read_text().count("\n") == 20
 
 
@@ -125,14 +129,44 @@ def test_lima_report_from_a_finished_folder(tmp_path: Path) -> None:
                 "peak_memory_bytes": 2**31} for i in (1, 2)]
     (folder / "finetune-single" / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
     write_run(folder / "gen-base", "base", [reply("tides", "Tides...\nUser: more", "eot"), reply("x", "long", "length")])
+    epochs = [{"kind": "epoch", "epoch": e, "step": 2 * e, "val_eot_p_end": 0.1 * e, "val_eot_top1_end": 0.25 * e,
+               "val_eot_rank_end_median": 5 - e, "val_eot_p_inside": 0.001, "val_loss": 2.0, "val_eot_ends": 32.0,
+               **({"checkpoint": str(folder / "finetune-single" / "epoch-01"), "dev_eot_stop_share": 0.5,
+                   "dev_max_new_tokens": 128, "train_loss": 2.5} if e else {})} for e in (0, 1)]
+    with open(folder / "finetune-single" / "metrics.jsonl", "a") as fh:
+        fh.write("".join(json.dumps(r) + "\n" for r in epochs))
+    run_meta = {"fit": {"max_length": 512, "kept": 155, "keep_eot": 155, "dropped": [1, 4], "cut_dialogues": []},
+                "val_lines": list(range(32)), "eot_init": {"mode": "auto", "action": "eos", "reason": "r",
+                                                          "before": {"eot_rank_end_median": 261770},
+                                                          "after": {"eot_rank_end_median": 5}},
+                "best": {"epoch": 1, "checkpoint": str(folder / "finetune-single" / "epoch-01"), "rule": "the rule"}}
+    (folder / "finetune-single" / "run.json").write_text(json.dumps(run_meta))
+    write_run(folder / "gen-urial", "urial", [reply("tides", "The moon pulls.", "eot"), reply("x", "ok", "length")])
     write_run(folder / "gen-single", "single", [reply("tides", "The moon.", "eot"), reply("x", "ok", "eot")])
     text = write_lima_report(folder).read_text()
-    assert "| epochs | 2 | 15 |" in text and "| max_length | 512 | 2048 |" in text and "| lr | 0.0001 | 1e-5 |" in text
+    assert "| 0 | 0.000 | 0% | 5 | 0.0010 | 2.000 |  |  |" in text
+    assert "| 1 | 0.100 | 25% | 4 | 0.0010 | 2.000 | 2.500 | 50% @ 128 |" in text
+    assert "dropped 2" in text and "261770 -> 5" in text and "Converted: `epoch-01` (best by the rule: the rule)" in text
+    s = SCHEDULES["cpu"]
+    assert f"| epochs | {s['epochs']} | 15 |" in text and f"| max_length | {s['max_length']} | 2048 |" in text
+    assert f"| lr | {s['lr']} | 1e-5 |" in text
     assert "| finetune-single | done | 30.0 min |" in text
     assert "| single | 2 | 2.500 | 2.250 | 17 | 2.0 min | 2.0 GiB |" in text
     stats_header = next(line for line in text.splitlines() if line.startswith("|  | base"))
-    assert stats_header == "|  | base | single |"
-    assert "| clean stop (eot, no invented turn) | 0% (0) | 100% (2) |" in text
+    assert stats_header == "|  | base | urial | single |"
+    assert "| clean stop (eot, no invented turn) | 0% (0) | 50% (1) | 100% (2) |" in text
     assert "### tides" in text and "### x" not in text  # samples: the chosen ids that exist
     assert (folder / "endings.png").read_bytes()[:4] == b"\x89PNG"
-    assert json.loads((folder / "run.json").read_text())["summary"] == "base clean stop 0%; single clean stop 100%"
+    summary = json.loads((folder / "run.json").read_text())["summary"]
+    assert summary == "base clean stop 0%; urial clean stop 50%; single clean stop 100%"
+
+
+def test_lima_mini_converts_the_best_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "finetune-single"
+    for e in (1, 2, 3):
+        (run / f"epoch-0{e}").mkdir(parents=True)
+        (run / f"epoch-0{e}" / "config.json").write_text("{}")
+    assert best_checkpoint(run, 3) == run / "epoch-03"  # no best recorded: the last
+    (run / "run.json").write_text(json.dumps({"best": {"checkpoint": str(run / "epoch-02")}}))
+    assert best_checkpoint(run, 3) == run / "epoch-02"
+    assert best_checkpoint(tmp_path / "none", 3) is None
