@@ -11,13 +11,22 @@ if TYPE_CHECKING:
     from assistant.options import SessionConfig
 
 
+# More text than any model's context holds (1M tokens of a few characters); what is read stops here.
+MAX_STDIN_CHARS = 32 * 1024 * 1024
+
+
 def build_prompt(prompt: str, stdin: IO[str] | None) -> str:
     piped = ""
     if stdin is not None:
         try:
-            piped = stdin.read()
+            piped = stdin.read(MAX_STDIN_CHARS + 1)
         except UnicodeDecodeError as exc:
             raise AssistantError("The text piped on stdin is not UTF-8; pipe text, not binary data.") from exc
+        if len(piped) > MAX_STDIN_CHARS:
+            raise AssistantError(
+                f"The text piped on stdin is longer than {MAX_STDIN_CHARS // (1024 * 1024)} MB, more than any model's "
+                "context holds; pipe a part of it (e.g. through head -c 100000)."
+            )
     text = prompt.strip()
     if piped.strip():
         text = f"{text}\n\n{piped.rstrip()}" if text else piped.rstrip()

@@ -139,9 +139,16 @@ class ChatSession:
             )
         return self.conversation
 
+    def _check_input(self, text: str) -> None:
+        """A message that cannot fit the context is refused before it is saved or tokenized."""
+        check = getattr(self.engine, "check_input", None)
+        if check is not None:
+            check(([Message("system", self.system)] if self.system else []) + [Message("user", text)])
+
     def send(self, text: str) -> Generator[Chunk, None, None]:
         if not text.strip():
             raise AssistantError("The message is empty; type something first.")
+        self._check_input(text)
         conv = self._ensure_conversation(text)
         user = self.history.add_message(conv.id, "user", text, parent_id=self.leaf_id)
         self.leaf_id = user.id
@@ -168,6 +175,7 @@ class ChatSession:
             raise AssistantError(f"Message {message_id} is not a prompt of this conversation.")
         if not text.strip():
             raise AssistantError("The edited message is empty; type something first.")
+        self._check_input(text)
         user = self.history.add_message(self.conversation.id, "user", text, parent_id=original.parent_id)
         self.leaf_id = user.id
         yield from self._reply(user.id)

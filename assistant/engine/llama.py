@@ -25,7 +25,7 @@ from assistant.engine.base import (
     ModelInfo,
     Stats,
 )
-from assistant.engine.context import fit_to_context
+from assistant.engine.context import fit_to_context, too_long
 from assistant.engine.memory import check_fits
 from assistant.engine.stderr import route_llama_log
 from assistant.engine.stops import StopMatcher
@@ -38,6 +38,7 @@ from models.resolve import ResolvedModel, resolve
 
 MAX_DEFAULT_CTX = 8192
 GENERATION_RESERVE = 512  # tokens kept free for the reply when trimming a long history
+MAX_TOKEN_CHARS = 256  # when the vocabulary is unknown: no real token is longer
 PENALTY_LAST_N = 64  # tokens the repetition penalty looks back over (llama.cpp's default)
 
 
@@ -76,6 +77,7 @@ class LlamaEngine:
         self._lock = threading.Lock()
         self._threads: ThreadPicker | None = None  # None: the person fixed the count (--threads)
         self._n_threads = 0
+        self._max_token_chars = MAX_TOKEN_CHARS  # the longest token of the vocabulary, in UTF-8 bytes
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, model: str | ResolvedModel | None, options: LoadOptions | None = None) -> ModelInfo:
@@ -120,17 +122,22 @@ class LlamaEngine:
         # On a GPU the CPU threads matter little; on the CPU they are picked per reply (threads.py).
         self._threads = ThreadPicker(self._n_threads) if options.n_threads is None and backend == "CPU" else None
         tokens = gguf.tokens
+        # No token covers more text than its own piece: a prompt longer than n_ctx times this many
+        # characters cannot fit, and is refused before it is tokenized (a 20 MB paste, in ms).
+        self._max_token_chars = max(
+            (len(t.encode("utf-8", "surrogatepass")) for t in tokens), default=MAX_TOKEN_CHARS) or MAX_TOKEN_CHARS
         bos_id = gguf.metadata.get("tokenizer.ggml.bos_token_id")
         eos_id = gguf.metadata.get("tokenizer.ggml.eos_token_id")
         bos = tokens[bos_id] if isinstance(bos_id, int) and bos_id < len(tokens) else ""
         eos = tokens[eos_id] if isinstance(eos_id, int) and eos_id < len(tokens) else ""
         warnings: list[str] = []
+        where = resolved.path.name
         if options.chat_template:
-            self.template = ChatTemplate(options.chat_template, "override", bos, eos)
+            self.template = ChatTemplate(options.chat_template, "override", bos, eos, model_file=where, context_tokens=n_ctx)
         elif gguf.chat_template:
-            self.template = ChatTemplate(gguf.chat_template, "gguf", bos, eos)
+            self.template = ChatTemplate(gguf.chat_template, "gguf", bos, eos, model_file=where, context_tokens=n_ctx)
         else:
-            self.template = ChatTemplate.fallback(bos, eos)
+            self.template = ChatTemplate.fallback(bos, eos, model_file=where, context_tokens=n_ctx)
             warnings.append(FALLBACK_WARNING)
         eog = end_of_generation_tokens(gguf)
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -187,7 +194,15 @@ class LlamaEngine:
         bos = self.template.bos_token
         return add_bos and not (bos and text.startswith(bos))
 
+    def check_input(self, messages: Sequence[Message]) -> None:
+        """Refuse, untokenized, messages with more text than the whole context could hold."""
+        if self.info is not None:
+            chars = sum(len(m.content) for m in messages)
+            if chars > self.info.context_length * self._max_token_chars:
+                raise too_long(chars, self.info.context_length)
+
     def count_tokens(self, messages: Sequence[Message]) -> int:
+        self.check_input(messages)
         return len(self._tokenize_prompt(messages))
 
     def cancel(self) -> None:
@@ -203,7 +218,7 @@ class LlamaEngine:
             self._cancel.clear()
             start = time.perf_counter()
             reserve = min(params.max_tokens or GENERATION_RESERVE, n_ctx // 2)
-            _, dropped, prompt = fit_to_context(messages, self._tokenize_prompt, n_ctx - reserve)
+            _, dropped, prompt = fit_to_context(messages, self._tokenize_prompt, n_ctx - reserve, self._max_token_chars)
             yield from self._generate(llm, prompt, params, n_ctx, start, dropped)
 
     def _generate(
