@@ -126,6 +126,16 @@ class _Cursor:
                 f"{self.path} is truncated: its {what} ends past the end of the file; download or convert it again."
             )
 
+    def check_count(self, count: int, item_type: int, what: str) -> None:
+        """An array may not claim more items than the bytes left in the file could hold: refused
+        from the header, before a list of that length is built."""
+        smallest = struct.calcsize(_SCALARS[item_type]) if item_type in _SCALARS else 8 if item_type == _STRING else 12
+        if count > MAX_COUNT or count * smallest > len(self.buf) - self.pos:
+            raise BadModelFile(
+                f"{self.path} is corrupt: the array {what} claims {count:,} items, more than its "
+                f"{len(self.buf):,}-byte file can hold; download or convert it again."
+            )
+
     def scalar(self, fmt: str, what: str) -> Any:
         size = struct.calcsize(fmt)
         self.need(size, what)
@@ -135,8 +145,11 @@ class _Cursor:
 
     def string(self, what: str) -> str:
         n = self.scalar("<Q", what)
-        if n > MAX_STRING:
-            raise BadModelFile(f"{self.path} is corrupt: a {what} claims {n} bytes; the file is damaged.")
+        if n > MAX_STRING or n > len(self.buf) - self.pos:
+            raise BadModelFile(
+                f"{self.path} is corrupt: a string in its {what} claims {n:,} bytes, more than the file holds; "
+                "download or convert it again."
+            )
         self.need(n, what)
         raw = bytes(self.buf[self.pos : self.pos + n])
         self.pos += n
@@ -150,8 +163,7 @@ class _Cursor:
         if vtype == _ARRAY:
             item_type = self.scalar("<I", what)
             count = self.scalar("<Q", what)
-            if count > MAX_COUNT:
-                raise BadModelFile(f"{self.path} is corrupt: the array {what} claims {count} items.")
+            self.check_count(count, item_type, what)
             if item_type in _SCALARS:
                 import numpy as np
 
@@ -226,7 +238,7 @@ def _parse(buf: mmap.mmap, path: Path, size: int, vocab: bool) -> GGUFInfo:
         )
     n_tensors = cur.scalar("<Q", "header")
     n_kv = cur.scalar("<Q", "header")
-    if n_tensors > 1_000_000 or n_kv > 1_000_000:
+    if n_tensors > 1_000_000 or n_kv > 1_000_000 or n_kv * 12 + n_tensors * 24 > size - cur.pos:
         raise BadModelFile(f"{path} is corrupt: its header claims {n_tensors} tensors and {n_kv} metadata keys.")
     metadata: dict[str, Any] = {}
     for _ in range(n_kv):
@@ -246,9 +258,16 @@ def _parse(buf: mmap.mmap, path: Path, size: int, vocab: bool) -> GGUFInfo:
         ggml_type = cur.scalar("<I", "tensor table")
         offset = cur.scalar("<Q", "tensor table")
         tensors.append(TensorEntry(name, shape, ggml_type, offset, _tensor_bytes(ggml_type, shape, path, name)))
-    alignment = int(metadata.get("general.alignment", 32)) or 32
+    alignment = _as_int(metadata.get("general.alignment", 32), 32) or 32
+    if alignment < 0 or alignment > 1 << 20 or alignment & (alignment - 1):
+        raise BadModelFile(f"{path} is corrupt: its alignment {alignment} is not a power of two up to 1 MB.")
     data_start = (cur.pos + alignment - 1) // alignment * alignment
     for t in tensors:
+        if t.offset > size or t.n_bytes > size:
+            raise BadModelFile(
+                f"{path} is corrupt: tensor {t.name} lies past the end of the file (offset {t.offset:,}, "
+                f"{t.n_bytes:,} bytes, file {size:,} bytes); download or convert it again."
+            )
         end = data_start + t.offset + t.n_bytes
         if end > size:
             raise BadModelFile(
@@ -262,8 +281,7 @@ def _skip(cur: _Cursor, vtype: int, what: str) -> None:
     if vtype == _ARRAY:
         item_type = cur.scalar("<I", what)
         count = cur.scalar("<Q", what)
-        if count > MAX_COUNT:
-            raise BadModelFile(f"{cur.path} is corrupt: the array {what} claims {count} items.")
+        cur.check_count(count, item_type, what)
         if item_type in _SCALARS:
             n = struct.calcsize(_SCALARS[item_type]) * count
             cur.need(n, what)
@@ -274,6 +292,8 @@ def _skip(cur: _Cursor, vtype: int, what: str) -> None:
         return
     if vtype == _STRING:
         n = cur.scalar("<Q", what)
+        if n > MAX_STRING:
+            raise BadModelFile(f"{cur.path} is corrupt: a string in its {what} claims {n:,} bytes; download or convert it again.")
         cur.need(n, what)
         cur.pos += n
         return
