@@ -144,19 +144,53 @@ def check_turns(turns: list[Turn]) -> str | None:
     return None
 
 
+MAX_LINE_BYTES = 16 * 1024 * 1024  # one training row; LIMA's longest is ~30 KB
+MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024
+
+
+def check_line_lengths(path: Path, limit: int = MAX_LINE_BYTES) -> None:
+    """Scan ``path`` in 1 MB blocks; a line longer than ``limit`` is refused by its number, before
+    the file is read into memory (and the whole file when it is past ``MAX_FILE_BYTES``)."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise FinetuneError(f"{path} is {size:,} bytes, more than a fine-tuning dataset needs "
+                            f"({MAX_FILE_BYTES >> 30} GB at most); pass a smaller file.")
+    number, current = 1, 0
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            start = 0
+            while (end := block.find(b"\n", start)) != -1:
+                if current + end - start > limit:
+                    break
+                number, current, start = number + 1, 0, end + 1
+            else:
+                current += len(block) - start
+                if current <= limit:
+                    continue
+            raise FinetuneError(f"{path} line {number} is longer than {limit >> 20} MB; a training row is never "
+                                "that long: split or remove it.")
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text[:1], 0) from None
+
+
 def parse_rows(raw: bytes, name: str) -> tuple[list[tuple[int, Any]], list[str]]:
     """(line, row) pairs and the lines that are not JSON; JSONL by line, a JSON array by row."""
     text = raw.decode("utf-8", errors="replace")
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
-            rows = json.loads(text)
+            rows = _loads(text)
         except json.JSONDecodeError as exc:
             raise FinetuneError(f"{name} is not valid JSON (line {exc.lineno}: {exc.msg}); fix the file.") from exc
         return list(enumerate(rows, 1)), []
     if stripped.startswith("{") and name.endswith(".json"):
         try:
-            obj = json.loads(text)
+            obj = _loads(text)
         except json.JSONDecodeError:
             obj = None
         if isinstance(obj, dict):
@@ -168,7 +202,7 @@ def parse_rows(raw: bytes, name: str) -> tuple[list[tuple[int, Any]], list[str]]
         if not line.strip():
             continue
         try:
-            rows.append((number, json.loads(line)))
+            rows.append((number, _loads(line)))
         except json.JSONDecodeError as exc:
             bad.append(f"line {number}: not valid JSON ({exc.msg})")
     return rows, bad
@@ -178,6 +212,7 @@ def load_dataset(source: str, *, dialogues: bool = True, split: str = "train") -
     """Read, normalise and validate; raise FinetuneError listing every bad row."""
     path = Path(source).expanduser()
     if path.is_file():
+        check_line_lengths(path)
         raw = path.read_bytes()
         origin = str(path.resolve())
     elif path.exists():

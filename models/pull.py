@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from models.errors import AssistantError
+from models.errors import AssistantError, BadModelFile
 from models.hashing import sha256_file
 from models.names import validate_name
 from models.paths import ensure_dir, models_dir
@@ -69,6 +69,20 @@ def default_name(filename: str) -> str:
 def _has_quant(filename: str, quant: str) -> bool:
     """``Q6_K`` matches ``x-Q6_K.gguf`` but not ``x-Q6_K_L.gguf``."""
     return re.search(rf"(?<![a-z0-9]){re.escape(quant.lower())}(?![a-z0-9_])", Path(filename).name.lower()) is not None
+
+
+def safe_repo_path(filename: str, repo: str) -> str:
+    """A repository file name the store may download: relative, no ``..``, no drive, no NUL.
+
+    The store only ever writes ``Path(filename).name`` inside its own folder, but a name that tries
+    to leave it is refused outright rather than quietly rewritten.
+    """
+    parts = filename.replace("\\", "/").split("/")
+    if (not filename or "\0" in filename or filename.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", filename)
+            or any(part in ("..", "") for part in parts)):
+        raise AssistantError(f"{repo} names a file {filename!r} that points outside the repository; "
+                             "the store refuses it (pick another file or repository).")
+    return filename
 
 
 def choose_file(files: list[str], repo: str, tag: str | None) -> str:
@@ -136,7 +150,7 @@ def plan(repo_arg: str, file: str | None = None, revision: str | None = None) ->
     if file:
         if not file.lower().endswith(".gguf"):
             raise AssistantError(f"--file {file} is not a .gguf file; the store holds GGUF models.")
-        return PullPlan(repo, file, revision, base)
+        return PullPlan(repo, safe_repo_path(file, repo), revision, base)
     from huggingface_hub import HfApi
 
     try:
@@ -144,7 +158,7 @@ def plan(repo_arg: str, file: str | None = None, revision: str | None = None) ->
                  if type(entry).__name__ == "RepoFile"]
     except Exception as exc:  # the Hub's many error types -> one sentence
         raise _hub_error(exc, repo, None) from exc
-    return PullPlan(repo, choose_file(files, repo, tag), revision, base)
+    return PullPlan(repo, safe_repo_path(choose_file(files, repo, tag), repo), revision, base)
 
 
 def _silent_tqdm() -> Any:
@@ -209,12 +223,18 @@ def pull(repo_arg: str, *, file: str | None = None, name: str | None = None, rev
                                  "the partial download was deleted, pull again.")
         partial.rename(target)
     else:
+        if target.is_symlink() or target.resolve().parent != folder.resolve():
+            raise AssistantError(f"{target} is a link, not a downloaded file; delete {folder} and pull again.")
         digest = expected_sha or sha256_file(target)
     provenance: dict[str, Any] = {
         "source": "hub", "repo": p.repo, "file": p.filename, "revision": meta.commit_hash or p.revision,
         "endpoint": p.endpoint, "pulled": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    model = store.add(model_name, target, move=True, overwrite=overwrite, sha256=digest,
-                      update={"provenance": provenance})
+    try:  # the header is checked (absurd sizes refused) before anything is stored
+        model = store.add(model_name, target, move=True, overwrite=overwrite, sha256=digest,
+                          update={"provenance": provenance})
+    except BadModelFile:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     return model

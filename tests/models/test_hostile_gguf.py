@@ -62,3 +62,14 @@ def test_cli_refuses_hostile_gguf(tmp_path: Path, command: tuple[str, ...], name
     result = run_bounded(*args)
     result.assert_one_line_error()
     assert "corrupt" in result.stderr or "truncated" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd.gguf", "/abs/model.gguf", "a/../../b.gguf", "C:/x.gguf",
+                                  "a//b.gguf", "..\\\\up.gguf", "nul\0.gguf"])
+def test_pull_refuses_file_names_that_leave_the_store(name: str) -> None:
+    from models.errors import AssistantError
+    from models.pull import safe_repo_path
+
+    with pytest.raises(AssistantError, match="outside the repository"):
+        safe_repo_path(name, "someone/repo")
+    assert safe_repo_path("sub/dir/model-Q4_K_M.gguf", "someone/repo") == "sub/dir/model-Q4_K_M.gguf"
