@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("assistant.commands.models_cmd:models", "List, show, import, pull and remove models."),
     "doctor": ("assistant.commands.doctor_cmd:doctor", "Check Python, llama.cpp, the hardware and the data dir."),
     "convert": ("assistant.commands.convert_cmd:convert", "Convert an HF checkpoint (or re-quantize a GGUF) to a verified GGUF in the store."),
+    "data": ("assistant.commands.data_cmd:data", "Curate training data: inspect a pool, select a LIMA-sized set (dedupe, fit, rank)."),
     "finetune": ("assistant.commands.finetune_cmd:finetune", "Fine-tune a base model with the LIMA recipe (torch)."),
     "history": ("assistant.commands.history_cmd:history", "List, show, search, export and remove saved conversations."),
     "eval": ("assistant.commands.eval_cmd:eval_", "Evaluate models: generations, stats, blind comparison, rated dialogues, LIMA in miniature."),

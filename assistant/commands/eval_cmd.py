@@ -131,6 +131,9 @@ def report(runs: tuple[Path, ...], dirs: tuple[Path, ...]) -> None:
               help="cpu: the small stated schedule; paper: LIMA's; auto: paper with a CUDA GPU, else cpu.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for training (OMP_NUM_THREADS) and generation [all cores]; 1 is faster on a busy machine.")
+@click.option("--select", type=click.Choice(["random", "longest"]), default="random", show_default=True,
+              help="How the single-turn examples are picked: a seeded sample, or `assistant data select --by longest` "
+                   "(the longest replies that fit --max-length with their end of turn).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (data, schedule, steps) and stop.")
 def lima_mini(**kw: Any) -> None:
     """LIMA in miniature: fine-tune the base twice (without and with the dialogues), convert each

@@ -50,8 +50,16 @@ def pick_schedule(choice: str) -> str:
         return "cpu"
 
 
-def make_subset(data: Path, out: Path, examples: int, seed: int = 0) -> dict[str, Any]:
-    """``examples`` single-turn rows (a seeded sample, in file order) plus every dialogue."""
+SELECT = ("random", "longest")
+
+
+def make_subset(data: Path, out: Path, examples: int, seed: int = 0, select: str = "random",
+                base: str | None = None, max_length: int | None = None) -> dict[str, Any]:
+    """``examples`` single-turn rows (a seeded sample, in file order) plus every dialogue; with
+    ``select="longest"`` the rows come from ``assistant data select --by longest`` (deduplicated,
+    and with ``base`` the longest replies that fit ``max_length`` with their end of turn)."""
+    if select != "random":
+        return _selected_subset(data, out, examples, select, base, max_length)
     try:
         lines = [x for x in Path(data).expanduser().read_text(encoding="utf-8").splitlines() if x.strip()]
         rows = [json.loads(x) for x in lines]
@@ -71,6 +79,26 @@ def make_subset(data: Path, out: Path, examples: int, seed: int = 0) -> dict[str
             fh.write(lines[i] + "\n")
     return {"source": str(Path(data).expanduser().resolve()), "rows": len(rows), "single_turn": len(chosen),
             "dialogues": len(dialogues), "file": str(out), "seed": seed}
+
+
+def _selected_subset(data: Path, out: Path, examples: int, select: str, base: str | None,
+                     max_length: int | None) -> dict[str, Any]:
+    from finetune.curate.select import SelectConfig, run_select, write_selection
+    from finetune.errors import FinetuneError
+
+    if select not in SELECT:
+        raise AssistantError(f"Unknown --select {select!r}; use one of {', '.join(SELECT)}.")
+    if not Path(data).expanduser().is_file():
+        raise AssistantError(f"The LIMA data {data} does not exist; pass --data PATH/train.jsonl.")
+    cfg = SelectConfig(n=examples, by=select, base=base, max_length=max_length or 2048, dialogues="keep")
+    try:
+        sel = run_select(str(Path(data).expanduser()), cfg, say=lambda m: click.echo(m, err=True))
+        files = write_selection(sel, out)
+    except FinetuneError as exc:
+        raise AssistantError(exc.message) from exc
+    return {"source": str(Path(data).expanduser().resolve()), "rows": sel.counts["rows"],
+            "single_turn": sel.counts["kept_single_turn"], "dialogues": sel.counts["kept_dialogues"],
+            "file": str(out), "seed": 0, "select": select, "selection": str(files["selection"])}
 
 
 def dev_prompts(out: Path) -> Path:
@@ -161,7 +189,13 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
                 "names": {v: f"{slug(out.name)}-{v}-{kw['quant']}" for v, _ in VARIANTS}}
     meta["threads"] = kw.get("threads")
     out.mkdir(parents=True, exist_ok=True)
-    meta["data"] = make_subset(Path(kw["data"]), out / "data" / "train-subset.jsonl", int(schedule["examples"]))
+    select = kw.get("select") or "random"
+    if select != (meta.get("data") or {}).get("select", "random") and (out / "run.json").exists():
+        raise AssistantError(f"{out} was started with --select {(meta.get('data') or {}).get('select', 'random')}; "
+                             "pass the same --select to continue it, or another --out.")
+    base_for_fit = meta["base"] if select != "random" else None  # resolved as finetune resolves it
+    meta["data"] = make_subset(Path(kw["data"]), out / "data" / "train-subset.jsonl", int(schedule["examples"]),
+                               select=select, base=base_for_fit, max_length=int(schedule["max_length"]))
     dev = dev_prompts(out / "data" / "dev_prompts.jsonl")
     write_meta(out, meta)
     click.echo(f"LIMA in miniature ({schedule_name} schedule): {meta['data']['single_turn']} single-turn examples + "
