@@ -2,7 +2,12 @@
 batch and max length 2,048, on this machine's CPU; plus plain torch on our exact micro-batches (the
 ceiling for what our extras cost) and estimated H100 hours for the full recipe from measured FLOPs.
 
-    .venv/bin/python bench/finetune_vs_trl.py [--examples 32] [--batch 16] [--steps 2]
+    .venv/bin/python bench/finetune_vs_trl.py [--examples 32] [--batch 16] [--steps 2] [--max-length 2048]
+    .venv/bin/python bench/finetune_vs_trl.py --max-length 512 --batch 4 --steps 8   # the miniature's shape
+
+All three run in the same precision (``--precision auto``: bf16 autocast where ours picks it, on CUDA
+and on CPUs with bf16 hardware; else fp32) on the same examples, trimmed at max length as TRL does
+(ours with ``overlong=truncate``, no held-out split, ``eot_init=keep``, so the tokens are the same).
 
 Each variant runs in its own process (clean peak memory: the max RSS at the end of its last training
 step, model load included for all). Tokens/s counts real tokens (no padding) over training-step
@@ -59,11 +64,21 @@ def variant_ours(folder: Path, data: Path, work: Path, args: argparse.Namespace)
     dev.write_text('["Hi"]')
     run(RunArgs(base=str(folder), data=str(data), out=work / "ours", dev=dev, max_steps=args.steps,
                 overrides=[f"batch_size={args.batch}", f"max_length={args.max_length}", "state_every_steps=100000",
-                           "dev_max_new_tokens=1"]), say=lambda s: print(s, file=sys.stderr))
-    rows = [json.loads(x) for x in (work / "ours" / "metrics.jsonl").read_text().splitlines()]
+                           "dev_max_new_tokens=1", "overlong=truncate", "val_examples=0", "eot_init=keep",
+                           f"precision={'bf16' if _bf16(args) else 'fp32'}"]), say=lambda s: print(s, file=sys.stderr))
+    rows = [r for r in (json.loads(x) for x in (work / "ours" / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
     return {"tokens": sum(r["tokens"] for r in rows), "seconds": sum(r["seconds"] for r in rows),
             "peak_bytes": rows[-1]["peak_memory_bytes"], "padding": sum(r["padding"] * r["tokens"] / (1 - r["padding"]) for r in rows)
             / sum(r["tokens"] / (1 - r["padding"]) for r in rows), "losses": [r["loss"] for r in rows]}
+
+
+def _bf16(args: argparse.Namespace) -> bool:
+    """The precision all three variants use: what ours picks for ``--precision``."""
+    import torch
+
+    from finetune.estimate import pick_precision
+
+    return pick_precision(args.precision, torch.device("cpu")) is torch.bfloat16
 
 
 def variant_trl(folder: Path, data: Path, work: Path, args: argparse.Namespace) -> dict:
@@ -81,7 +96,7 @@ def variant_trl(folder: Path, data: Path, work: Path, args: argparse.Namespace) 
     config = SFTConfig(
         output_dir=str(work / "trl"), per_device_train_batch_size=micro, gradient_accumulation_steps=args.batch // micro,
         max_length=args.max_length, packing=False, learning_rate=1e-5, lr_scheduler_type="linear", adam_beta2=0.95,
-        weight_decay=0.1, max_steps=args.steps, save_strategy="no", report_to="none", use_cpu=True, bf16=False,
+        weight_decay=0.1, max_steps=args.steps, save_strategy="no", report_to="none", use_cpu=True, bf16=_bf16(args),
         logging_steps=1, dataloader_num_workers=0, seed=0,
     )
     times: list[float] = []
@@ -122,12 +137,15 @@ def variant_torch(folder: Path, data: Path, work: Path, args: argparse.Namespace
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.95), weight_decay=0.1)
     budget = max(2048, args.max_length)  # our CPU default micro_batch_tokens
     tokens = 0
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=_bf16(args))
     start = time.perf_counter()
     for step in range(args.steps):
         plan = plan_step(encoded, args.batch, 0, step, 0, 1, budget)
         for micro in plan.micro:
             batch = collate([encoded[i] for i in micro], tok.pad_token_id)
-            model(input_ids=batch.input_ids, labels=batch.labels).loss.backward()
+            with autocast:
+                loss = model(input_ids=batch.input_ids, labels=batch.labels).loss
+            loss.backward()
             tokens += batch.tokens
         opt.step()
         opt.zero_grad()
@@ -158,6 +176,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=2048)
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
     parser.add_argument("--variant", choices=["ours", "trl", "torch"])
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
@@ -174,7 +193,8 @@ def main() -> None:
     results = {}
     for name in ("ours", "trl", "torch"):
         cmd = [sys.executable, __file__, "--variant", name, "--work", str(work), "--examples", str(args.examples),
-               "--batch", str(args.batch), "--steps", str(args.steps), "--max-length", str(args.max_length)]
+               "--batch", str(args.batch), "--steps", str(args.steps), "--max-length", str(args.max_length),
+               "--precision", args.precision]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         if proc.returncode or not line:
@@ -203,6 +223,7 @@ def main() -> None:
         "peak_memory_ratio": round(results["ours"]["peak_bytes"] / results["trl"]["peak_bytes"], 3),
         "ceiling_ratio": round(tps["ours"] / tps["torch"], 3), "padding_ours": round(results["ours"]["padding"], 4),
         "examples": args.examples, "batch": args.batch, "steps": args.steps, "max_length": args.max_length,
+        "precision": "bf16" if _bf16(args) else "fp32",
         "h100_hours_full_recipe": round(h100, 4), "h100_hours_7b_estimate": round(h100_7b, 2),
     }))
 
