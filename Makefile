@@ -30,7 +30,7 @@ install: $(VENV)/.installed
 # Everything the tests need: convert/finetune extras and test tools, torch pinned to the CPU build.
 # tmux drives the real-model TUI test; installed from Debian's packages when missing and possible.
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(CONSTRAINTS)
-	$(PIP) install -c $(CONSTRAINTS) -e '.[convert,finetune,test,serve]'
+	$(PIP) install -c $(CONSTRAINTS) -e '.[convert,finetune,data,test,serve]'
 	command -v tmux >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		{ apt-get install -y -q tmux || { apt-get update -q && apt-get install -y -q tmux; }; } >/dev/null; } || echo "tmux not installed: the tmux TUI test will be skipped"
 	touch $@
