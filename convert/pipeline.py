@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convert import verify as verify_mod
 from convert.errors import ConvertError
@@ -22,6 +22,9 @@ from convert.quantize import UNQUANTIZED, check_quant, quantize
 from models.names import validate_name
 from models.paths import ensure_dir, models_dir
 from models.store import Store
+
+if TYPE_CHECKING:
+    from convert.source import Checkpoint
 
 Log = Callable[[str], None]
 
@@ -80,7 +83,7 @@ def _read_template(path: Path | None) -> str | None:
 
 def convert(opts: ConvertOptions, log: Log = print) -> ConvertResult:
     from convert.native import quiet_loggers
-    from convert.source import is_gguf
+    from convert.source import is_gguf, open_checkpoint
 
     quiet_loggers()
     quant = check_quant(opts.quant)
@@ -89,28 +92,30 @@ def convert(opts: ConvertOptions, log: Log = print) -> ConvertResult:
         raise ConvertError(f"A model named {name!r} already exists; pick another --name, or pass --force to replace it.")
     if opts.out and Path(opts.out).expanduser().exists() and not opts.overwrite:
         raise ConvertError(f"{opts.out} exists; pass --force to replace it or choose another --out.")
+    # a checkpoint is opened and checked (config, tokenizer files, safetensors headers) before
+    # anything is created: a hostile folder leaves no work folder and no store entry
+    ckpt = None if is_gguf(opts.src) else open_checkpoint(opts.src)
     dest_dir = ensure_dir(Path(opts.out).expanduser().resolve().parent if opts.out else models_dir())
     work = Path(tempfile.mkdtemp(prefix=".convert-", dir=dest_dir))
     try:
-        if is_gguf(opts.src):
+        if ckpt is None:
             final, info = _from_gguf(opts, quant, work, log)
         else:
-            final, info = _from_checkpoint(opts, quant, work, log)
+            final, info = _from_checkpoint(opts, ckpt, quant, work, log)
         return _finish(opts, name, quant, final, info, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _from_checkpoint(opts: ConvertOptions, quant: str, work: Path, log: Log) -> tuple[Path, dict[str, Any]]:
+def _from_checkpoint(opts: ConvertOptions, ckpt: Checkpoint, quant: str, work: Path,
+                     log: Log) -> tuple[Path, dict[str, Any]]:
     from convert import metadata as meta
     from convert.arch import architecture_for
     from convert.arch.gemma3 import Gemma3
     from convert.safetensors_lazy import LazyTensors, source_precision
-    from convert.source import open_checkpoint
     from convert.vocab import load_vocab
     from convert.write import write_gguf
 
-    ckpt = open_checkpoint(opts.src)
     arch = architecture_for(ckpt)
     template = _read_template(opts.template)
     tensors = LazyTensors(ckpt.shards)

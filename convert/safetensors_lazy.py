@@ -1,6 +1,6 @@
 """Tensors read lazily from one or many ``.safetensors`` shards.
 
-The header of every shard is parsed (and checked against the file size) up front; a tensor's data
+The header of every shard is parsed (and checked against the file, convert/checks.py) up front; a tensor's data
 is read only when asked for (a plain read, not a memory map, so pages of tensors already written do
 not stay in the process), so converting holds one tensor at a time in memory.
 numpy has no bfloat16, so bf16 data comes back as its raw ``uint16`` bits with ``dtype='bf16'``
@@ -9,14 +9,13 @@ noted beside it; :func:`to_float32` widens it exactly.
 
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from convert.checks import check_tensor_table, read_safetensors_header
 from convert.errors import ConvertError
 
 _DTYPES: dict[str, np.dtype] = {
@@ -31,7 +30,6 @@ _DTYPES: dict[str, np.dtype] = {
     "U8": np.dtype("u1"),
     "BOOL": np.dtype("?"),
 }
-MAX_HEADER = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,43 +47,14 @@ class TensorRef:
 
 
 def read_header(path: Path) -> list[TensorRef]:
-    """The tensor table of one shard; a truncated or corrupt file raises one sentence."""
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(8)
-            if len(raw) < 8:
-                raise ConvertError(f"{path} is truncated (no safetensors header); copy or save the checkpoint again.")
-            (n,) = struct.unpack("<Q", raw)
-            if n > MAX_HEADER or 8 + n > size:
-                raise ConvertError(f"{path} is truncated or not a safetensors file; copy or save the checkpoint again.")
-            header = json.loads(fh.read(n))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConvertError(f"{path} has a corrupt safetensors header; copy or save the checkpoint again.") from exc
-    except PermissionError as exc:
-        raise ConvertError(f"{path} cannot be read (permission denied); fix its permissions.") from exc
-    base = 8 + n
-    refs = []
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = entry.get("dtype")
-        if dtype not in _DTYPES:
-            raise ConvertError(
-                f"{path}: tensor {name} has dtype {dtype}, which convert does not read; "
-                "save the checkpoint in float32, float16 or bfloat16."
-            )
-        start, end = (int(x) for x in entry["data_offsets"])
-        shape = tuple(int(d) for d in entry["shape"])
-        expected = int(np.prod(shape, dtype=np.int64)) * _DTYPES[dtype].itemsize
-        if end - start != expected:
-            raise ConvertError(f"{path} is corrupt: tensor {name} has {end - start} bytes for shape {list(shape)}.")
-        if base + end > size:
-            raise ConvertError(
-                f"{path} is truncated: tensor {name} ends past the end of the file; copy or save the checkpoint again."
-            )
-        refs.append(TensorRef(name, dtype, shape, path, base + start, base + end))
-    return refs
+    """The tensor table of one shard; a truncated, corrupt or lying header raises one sentence.
+
+    The header is read with a bounded read and every entry checked against the file (convert/checks.py)
+    before a tensor is read.
+    """
+    base, header = read_safetensors_header(path)
+    return [TensorRef(name, dtype, shape, path, base + start, base + end)
+            for name, dtype, shape, start, end in check_tensor_table(path, base, header)]
 
 
 class LazyTensors:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convert import checks
 from convert.errors import ConvertError
 
 HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer.model", "*.jinja", "*.txt"]
@@ -46,10 +46,7 @@ def is_gguf(src: str) -> bool:
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConvertError(f"{path} is not valid JSON ({exc}); fix the {what} or save the checkpoint again.") from exc
+    data = checks.read_json(path, what)  # size-capped before it is read
     if not isinstance(data, dict):
         raise ConvertError(f"{path} is not a JSON object; fix the {what} or save the checkpoint again.")
     return data
@@ -110,6 +107,10 @@ def open_checkpoint(src: str) -> Checkpoint:
             "with `tokenizer.save_pretrained(folder)`."
         )
     shards = _shards(path)
+    text_config = config.get("text_config")
+    hp = {**config, **text_config} if isinstance(text_config, dict) else config
+    # dimensions, tokenizer file sizes and safetensors headers: refused here, before a weight is read
+    checks.check_checkpoint(path, config_path, hp, shards)
     gen = _read_json(path / "generation_config.json", "generation config") if (path / "generation_config.json").is_file() else {}
     prov = _read_json(path / PROVENANCE_FILE, "provenance") if (path / PROVENANCE_FILE).is_file() else {}
     if prov and (path / RESOLVED_CONFIG).is_file():
@@ -118,6 +119,7 @@ def open_checkpoint(src: str) -> Checkpoint:
 
 
 def _resolved_config(path: Path) -> Any:
+    checks.check_file_size(path)
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
         import yaml
@@ -131,11 +133,13 @@ def _shards(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         weight_map = _read_json(index, "shard index").get("weight_map") or {}
-        names = sorted(set(weight_map.values()))
-        missing = [n for n in names if not (folder / n).is_file()]
+        if not isinstance(weight_map, dict):
+            raise ConvertError(f"{index} has no weight_map object; download the checkpoint again.")
+        shards = sorted({checks.check_shard_name(folder, n) for n in weight_map.values()})
+        missing = [p for p in shards if not p.is_file()]
         if missing:
-            raise ConvertError(f"{folder} lacks the shard {missing[0]} named in its index; download the checkpoint again.")
-        return [folder / n for n in names]
+            raise ConvertError(f"{folder} lacks the shard {missing[0].name} named in its index; download the checkpoint again.")
+        return shards
     shards = sorted(folder.glob("*.safetensors"))
     if not shards:
         if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):

@@ -19,6 +19,7 @@ from typing import Any
 
 import gguf
 
+from convert import checks
 from convert.errors import ConvertError
 from convert.pretokenizer import derive
 
@@ -70,10 +71,7 @@ class Vocab:
 def _json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConvertError(f"{path} is not valid JSON ({exc}); save the tokenizer again.") from exc
+    data = checks.read_json(path, "tokenizer")  # size-capped before it is read
     return data if isinstance(data, dict) else {}
 
 
@@ -115,6 +113,12 @@ def _added(tj: dict[str, Any], tc: dict[str, Any]) -> dict[int, tuple[str, bool]
     return out
 
 
+def _check_ids(ids: list[int], folder: Path) -> None:
+    """Token ids become list indices: refuse a hostile one before a list that long is allocated."""
+    for tid in ids:
+        checks.check_token_id(tid, folder)
+
+
 def _added_type(content: str, special: bool) -> int:
     return T.CONTROL if special or _LOOKS_SPECIAL.match(content) else T.USER_DEFINED
 
@@ -143,6 +147,7 @@ def _pad(tokens: list[str | None], types: list[int], n_vocab: int | None, where:
 def _bpe(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab: int | None) -> Vocab:
     base: dict[str, int] = tj["model"]["vocab"]
     added = _added(tj, tc)
+    _check_ids([*base.values(), *added.keys()], folder)
     size = max([*base.values(), *added.keys()]) + 1
     tokens: list[str | None] = [None] * size
     types: list[int] = [int(T.NORMAL)] * size
@@ -164,7 +169,12 @@ def _sentencepiece(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab
         from sentencepiece import SentencePieceProcessor
     except ImportError as exc:
         raise ConvertError("This checkpoint has a SentencePiece tokenizer; install `sentencepiece`.") from exc
-    sp = SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    try:
+        sp = SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    except (RuntimeError, OSError) as exc:
+        raise ConvertError(
+            f"{folder / 'tokenizer.model'} is not a SentencePiece model; replace it with the file the model was saved with."
+        ) from exc
     size = sp.vocab_size()
     tokens: list[str | None] = []
     scores: list[float] = []
@@ -186,7 +196,9 @@ def _sentencepiece(folder: Path, tj: dict[str, Any], tc: dict[str, Any], n_vocab
         tokens.append(piece)
         scores.append(score)
         types.append(kind)
-    for tid, (content, special) in sorted(_added(tj, tc).items()):
+    added = _added(tj, tc)
+    _check_ids(list(added), folder)
+    for tid, (content, special) in sorted(added.items()):
         while tid >= len(tokens):
             tokens.append(None)
             scores.append(-1000.0)
@@ -209,6 +221,7 @@ def _spm_json(folder: Path, tj: dict[str, Any], n_vocab: int | None) -> Vocab:
     model = tj["model"]
     base: dict[str, int] = model["vocab"]
     added = _added(tj, {})
+    _check_ids([*base.values(), *added.keys()], folder)
     size = max([*base.values(), *added.keys()]) + 1
     tokens: list[str | None] = [None] * size
     types: list[int] = [int(T.NORMAL)] * size
