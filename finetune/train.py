@@ -19,6 +19,7 @@ import torch
 from finetune import distributed, epoch_end
 from finetune.batching import collate, plan_step, steps_per_epoch
 from finetune.checkpoint import save_checkpoint
+from finetune.curate.record import selection_record
 from finetune.eot_init import init_eot_rows
 from finetune.errors import FinetuneError
 from finetune.estimate import (
@@ -60,6 +61,7 @@ def _provenance(p: Prepared, epoch: int, step: int, losses: list[float], eot_id:
         "dataset": {"source": p.data.origin, "sha256": p.data.sha256, "rows": p.data.rows,
                     "examples_used": len(p.encoded), "single_turn": p.stats["single_turn"],
                     "dialogues": p.stats["dialogues"], "dialogues_included": p.config.dialogues},
+        "selection": selection_record(p.data.origin),  # the `assistant data select` report beside the data, if any
         "recipe": p.config.recipe, "epoch": epoch, "epochs": p.config.epochs, "step": step,
         "template": p.template.family, "eot_token": p.template.eot, "eot_token_id": eot_id,
         "added_tokens": p.template.added,
