@@ -35,7 +35,9 @@ SCHEDULES: dict[str, dict[str, Any]] = {
               "dev_max_new_tokens": 256},
 }
 VARIANTS = (("single", False), ("dialogues", True))  # LIMA's 1,000- and 1,030-example models
-LABELS = ("base", "urial", "single", "dialogues")  # the generation runs, in the report's order
+# The reference for the blind comparison: SmolLM2-135M-Instruct, aligned on ~460k conversations
+# (LIMA compared with Alpaca the same way).
+REFERENCE = "smollm2-135m-instruct"
 CTX_SIZE = 4096  # a 2,048-token reply after the URIAL prompt (about 600 tokens) and a follow-up
 
 
@@ -221,7 +223,7 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
             run_step(meta, out, f"convert-{variant}", argv + (["--force"] if Store().has(name) else []))
     urial = write_urial_prompts(LIMA_MINI, out / "data" / "prompts-urial.jsonl")
     models = [("base", meta["base"], LIMA_MINI), ("urial", meta["base"], urial),
-              *((v, meta["names"][v], LIMA_MINI) for v, _ in VARIANTS)]
+              *((v, meta["names"][v], LIMA_MINI) for v, _ in VARIANTS), ("instruct", REFERENCE, LIMA_MINI)]
     for label, model, prompts in models:
         if meta.get("steps", {}).get(f"generate-{label}", {}).get("status") == "done":
             continue

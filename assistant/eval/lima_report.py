@@ -17,6 +17,7 @@ from assistant.eval.stats import markdown_table, run_stats
 CHART = "endings.png"
 PAPER = {"examples": "1,000 (+30 dialogues)", "epochs": "15", "max_length": "2048", "batch_size": "64 (32 from 7B)",
          "lr": "1e-5", "lr_end": "1e-6"}
+LABELS = ("base", "urial", "single", "dialogues", "instruct")  # lima-mini's generation runs, in the report's order
 SAMPLES = ("kitchen-fractions", "limerick-cat", "tides", "pirate-system", "followup-recipe")
 
 
@@ -117,7 +118,7 @@ def write_lima_report(folder: Path) -> Path:
             lines.append(f"| {variant} | {t['steps']} | {t['first_loss']:.3f} | {t['last_epoch_loss']:.3f} | "
                          f"{t['tokens_per_s']:.0f} | {t['seconds'] / 60:.1f} min | {t['peak_gib']:.1f} GiB |")
     lines += _stopping(folder)
-    runs = [load_generations(folder / f"gen-{label}") for label in ("base", "urial", "single", "dialogues")
+    runs = [load_generations(folder / f"gen-{label}") for label in LABELS
             if (folder / f"gen-{label}" / "run.json").is_file()]
     if runs:
         stats = [run_stats(r) for r in runs]

@@ -107,10 +107,10 @@ def test_lima_mini_tiny_end_to_end(lima_train: Path, tmp_path: Path) -> None:
                    "--dev-tokens", "4", "--threads", "1", timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = (out / "report.md").read_text()
-    assert "|  | base | urial | single | dialogues |" in report
+    assert "|  | base | urial | single | dialogues | instruct |" in report
     assert "| finetune-dialogues | done |" in report and "| convert-single | done |" in report
     assert "## Learning to stop, per epoch" in report and "Converted: `epoch-01`" in report
-    for label in ("base", "urial", "single", "dialogues"):
+    for label in ("base", "urial", "single", "dialogues", "instruct"):
         assert (out / f"gen-{label}" / "generations.jsonl").read_text().count("\n") == 20
 
 
