@@ -94,7 +94,7 @@ class ChatAppBase(App[None]):
 
     def _load_failed(self, name: str | None, error: str) -> None:
         self.set_state("generating" if self.job else ("idle" if self.host.inner else "no model"))
-        self.notify(error, severity="error", title="Model failed to load", timeout=15)
+        self.notify(error, severity="error", title="Model failed to load", timeout=15, markup=False)
 
     # -- theme -------------------------------------------------------------------------------------
     def _load_theme(self) -> None:

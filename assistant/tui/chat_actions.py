@@ -175,7 +175,8 @@ class ChatActions(ChatAppBase):
             self.notify(note, severity="warning", title="Context full")
 
     async def _reply_failed(self, job: ReplyJob) -> None:
-        self.notify(job.error or "The reply failed.", severity="error", title="Error")
+        # markup=False: the sentence may quote a stranger's text (a template's, a file name) with [brackets]
+        self.notify(job.error or "The reply failed.", severity="error", title="Error", markup=False)
         prompt = self.query_one(PromptInput)
         if not job.text and job.kind == "send" and self.session.leaf_id is not None:
             self._undo_prompt(self.session.leaf_id)  # unsent: the prompt goes back into the input
