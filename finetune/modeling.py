@@ -102,6 +102,17 @@ def add_residual_dropout(model: Any, p_max: float) -> list[float]:
     return rates
 
 
+def logit_softcap(model: Any) -> float | None:
+    """The model's final-logit soft cap (Gemma 2), or None."""
+    return getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+
+
+def head_logits(model: Any, hidden: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    """fp32 logits of the output layer for ``hidden`` rows, soft-capped as the model does."""
+    logits = model.get_output_embeddings()(hidden).float()
+    return torch.tanh(logits / softcap) * softcap if softcap else logits
+
+
 class LinearCrossEntropy(torch.autograd.Function):
     """Summed cross-entropy of ``hidden @ weight.T`` (optionally soft-capped) against ``targets``,
     ``chunk`` rows at a time. The gradients for ``hidden`` and ``weight`` are computed in the forward
@@ -149,13 +160,10 @@ class LabelledLoss(nn.Module):
         super().__init__()
         self.model = model
         self.chunk = chunk
-        self.softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+        self.softcap = logit_softcap(model)
 
     def _chunk_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self.model.get_output_embeddings()(hidden).float()
-        if self.softcap:
-            logits = torch.tanh(logits / self.softcap) * self.softcap
-        return F.cross_entropy(logits, targets, reduction="sum")
+        return F.cross_entropy(head_logits(self.model, hidden, self.softcap), targets, reduction="sum")
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, labels: torch.Tensor

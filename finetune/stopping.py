@@ -21,6 +21,7 @@ import torch
 from finetune.batching import collate, micro_batches
 from finetune.data import Example
 from finetune.errors import FinetuneError
+from finetune.modeling import head_logits, logit_softcap
 from finetune.template import IGNORE, Encoded
 
 MAX_VAL_SHARE = 4  # the held-out split never takes more than a quarter of the examples that fit
@@ -56,11 +57,9 @@ def _chunks(model: Any, batch_ids: torch.Tensor, labels: torch.Tensor, chunk: in
     targets = labels[:, 1:]
     where = targets != IGNORE
     hidden, targets = hidden[where], targets[where]
-    softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+    softcap = logit_softcap(model)
     for start in range(0, targets.shape[0], chunk):
-        logits = model.get_output_embeddings()(hidden[start : start + chunk]).float()
-        if softcap:
-            logits = torch.tanh(logits / softcap) * softcap
+        logits = head_logits(model, hidden[start : start + chunk], softcap)
         yield torch.log_softmax(logits, dim=-1), targets[start : start + chunk]
 
 
