@@ -10,7 +10,7 @@ from typing import Any
 from assistant.engine.base import Chunk, Message
 from assistant.serve.app import ServeState, parse_duration
 from assistant.serve.engine import json_grammar
-from assistant.serve.errors import ApiError, bad_request, from_exception, unsupported
+from assistant.serve.errors import bad_request, from_exception, unsupported
 from assistant.serve.schemas import (
     OllamaBase,
     OllamaChat,
@@ -20,8 +20,8 @@ from assistant.serve.schemas import (
     parse,
     stop_list,
 )
-from assistant.serve.streaming import ClientGone, Watch, events, ndjson, note_usage, read_json, run
-from assistant.serve.worker import Embedded, Finished, Job
+from assistant.serve.streaming import Watch, events, ndjson, note_usage, read_json, run, run_embedding
+from assistant.serve.worker import Finished, Job
 
 NDJSON = "application/x-ndjson"
 OPTION_KEYS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p",
@@ -158,19 +158,9 @@ async def embed(state: ServeState, request: Any) -> Any:
         raise bad_request("'input' must be a non-empty string or a list of them.", param="prompt" if legacy else "input")
     resolved = state.resolve(body.model)
     job = Job("embed", resolved, texts=texts, keep_alive=keep_alive(body))
-    state.submit(request, job)
-    watch = Watch(request.receive, state.worker, job)
-    try:
-        event = await watch.next()
-        watch.done = True
-    except ClientGone:
+    event = await run_embedding(state, request, job)
+    if event is None:
         return JSONResponse({}, status_code=499)
-    finally:
-        watch.close()
-    if isinstance(event, Exception):
-        raise event
-    if not isinstance(event, Embedded):
-        raise ApiError(500, "The engine answered an embeddings request with something else.", type="server_error")
     if legacy:
         return JSONResponse({"embedding": event.vectors[0]})
     return JSONResponse({"model": resolved.name, "embeddings": event.vectors,

@@ -11,7 +11,7 @@ from typing import Any
 from assistant.engine.base import Chunk, Message
 from assistant.serve.app import ServeState
 from assistant.serve.engine import json_grammar
-from assistant.serve.errors import ApiError, bad_request, from_exception, unsupported
+from assistant.serve.errors import bad_request, from_exception, unsupported
 from assistant.serve.schemas import (
     ChatMessage,
     ChatRequest,
@@ -22,8 +22,8 @@ from assistant.serve.schemas import (
     parse,
     stop_list,
 )
-from assistant.serve.streaming import ClientGone, Watch, events, note_usage, read_json, run, sse
-from assistant.serve.worker import Embedded, Finished, Job
+from assistant.serve.streaming import Watch, events, note_usage, read_json, run, run_embedding, sse
+from assistant.serve.worker import Finished, Job
 
 FINISH = {"eot": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -183,19 +183,9 @@ async def embeddings(state: ServeState, request: Any) -> Any:
         raise bad_request("'input' must be a non-empty string or a list of non-empty strings.", param="input")
     resolved = state.resolve(body.model)
     job = Job("embed", resolved, texts=texts)
-    state.submit(request, job)
-    watch = Watch(request.receive, state.worker, job)
-    try:
-        event = await watch.next()
-        watch.done = True
-    except ClientGone:
+    event = await run_embedding(state, request, job)
+    if event is None:
         return JSONResponse({}, status_code=499)
-    finally:
-        watch.close()
-    if isinstance(event, Exception):
-        raise event
-    if not isinstance(event, Embedded):
-        raise ApiError(500, "The engine answered an embeddings request with something else.", type="server_error")
     data = [{"object": "embedding", "index": i, "embedding": encode(v, body.encoding_format)}
             for i, v in enumerate(event.vectors)]
     return JSONResponse({"object": "list", "data": data, "model": resolved.name,

@@ -11,7 +11,7 @@ from typing import Any
 
 from assistant.engine.base import Chunk
 from assistant.serve.errors import ApiError, bad_request
-from assistant.serve.worker import EngineWorker, Job
+from assistant.serve.worker import Embedded, EngineWorker, Job
 
 
 class ClientGone(Exception):
@@ -143,6 +143,24 @@ async def events(watch: Watch, first: Any) -> AsyncIterator[Any]:
             watch.done = True
             return
         event = await watch.next()
+
+
+async def run_embedding(state: Any, request: Any, job: Job) -> Embedded | None:
+    """Queue an embeddings job and wait for its vectors; None when the client left first."""
+    state.submit(request, job)
+    watch = Watch(request.receive, state.worker, job)
+    try:
+        event = await watch.next()
+        watch.done = True
+    except ClientGone:
+        return None
+    finally:
+        watch.close()
+    if isinstance(event, Exception):
+        raise event
+    if not isinstance(event, Embedded):
+        raise ApiError(500, "The engine answered an embeddings request with something else.", type="server_error")
+    return event
 
 
 def note_usage(request: Any, finished: Any) -> None:
