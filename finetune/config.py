@@ -16,7 +16,9 @@ from typing import Any
 
 from finetune.errors import FinetuneError
 
-SMALL_MODEL_PARAMS = 7_000_000_000  # "smaller models" in the LIMA paper: under ~7B parameters
+SMALL_MODEL_PARAMS = 7_000_000_000
+OVERLONG = ("drop", "truncate")  # what happens to an example that does not fit max_length (finetune.fit)
+EOT_INIT = ("auto", "eos", "mean", "keep")  # where the EOT's rows start (finetune.eot_init)  # "smaller models" in the LIMA paper: under ~7B parameters
 
 
 @dataclass
@@ -89,9 +91,9 @@ class FinetuneConfig:
             problems.append("max_length must be at least 16")
         if self.residual_dropout is not None and not 0.0 <= self.residual_dropout < 1.0:
             problems.append("residual_dropout must be in [0, 1)")
-        if self.overlong not in ("drop", "truncate"):
+        if self.overlong not in OVERLONG:
             problems.append(f"overlong must be drop or truncate, not {self.overlong!r}")
-        if self.eot_init not in ("auto", "eos", "mean", "keep"):
+        if self.eot_init not in EOT_INIT:
             problems.append(f"eot_init must be auto, eos, mean or keep, not {self.eot_init!r}")
         if self.val_examples < 0:
             problems.append("val_examples must be 0 or more")

@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
+from finetune.config import EOT_INIT
 from finetune.errors import FinetuneError
 from finetune.modeling import copy_token_rows, mean_token_rows
 from finetune.stopping import teacher_forced
 from finetune.template import Encoded
 
-EOT_INIT = ("auto", "eos", "mean", "keep")
 NOT_PREDICTED_RANK = 1000  # the base "does not predict" a token it ranks below this at reply ends
 PREDICTED_RANK = 100  # ... and "predicts" one it ranks within this
 PROBE_EXAMPLES = 8

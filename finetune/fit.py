@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from finetune.config import OVERLONG
 from finetune.data import Example
 from finetune.errors import FinetuneError
 from finetune.template import ChatTemplate, Encoded, encode
 
-OVERLONG = ("drop", "truncate")
 WARN_LOST_EOT = 0.05  # under truncate, warn when more than this share loses its EOT
 
 
