@@ -26,11 +26,11 @@ from bench.llama_sdist import llama_tool  # noqa: E402
 
 def ours(n: int, threads: int, seed: int) -> tuple[float, float, int]:
     """The ask code path in-process: returns (decode tokens/s, time to first token, prompt tokens)."""
-    from assistant.ask import run_ask
+    from assistant.ask.answer import run_ask
+    from assistant.session.config import ChatOptions
 
-    flags = {"model": None, "threads": threads, "max_tokens": n, "ignore_eos": True, "seed": seed,
-             "temperature": 0.8, "ctx_size": 2048}
-    result = run_ask("Write a long story about a lighthouse keeper.", flags, stream=True, out=io.StringIO())
+    opts = ChatOptions(threads=threads, max_tokens=n, ignore_eos=True, seed=seed, temperature=0.8, ctx_size=2048)
+    result = run_ask("Write a long story about a lighthouse keeper.", opts, stream=True, out=io.StringIO())
     assert result["completion_tokens"] == n, result
     return float(result["tokens_per_second"]), float(result["time_to_first_token"]), int(result["prompt_tokens"])
 
@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from assistant.engine.llama import physical_cores
-    from assistant.runtime import quiet_native_logs
+    from assistant.session.start import quiet_native_logs
     from models.resolve import resolve
 
     os.environ.setdefault("ASSISTANT_HOME", str(ROOT / ".cache" / "bench-home"))

@@ -171,8 +171,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from assistant.engine.base import GenerationParams, LoadOptions
-    from assistant.history import History
-    from assistant.runtime import quiet_native_logs
+    from assistant.history.store import History
+    from assistant.session.start import quiet_native_logs
 
     quiet_native_logs(False)
     # first paint: a fresh app (its modules imported now, as `assistant chat` does) with nothing loaded

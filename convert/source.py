@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from convert import checks
 from convert.errors import ConvertError
+from models.names import looks_like_hub_id
 
 HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer.model", "*.jinja", "*.txt"]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PROVENANCE_FILE = "provenance.json"  # written by `assistant finetune` beside its checkpoint
 RESOLVED_CONFIG = "finetune_config.yaml"
 
@@ -81,7 +80,7 @@ def open_checkpoint(src: str) -> Checkpoint:
     path = Path(src).expanduser()
     hub_id = None
     if not path.exists():
-        if _HUB_ID.match(src) and not src.startswith((".", "/", "~")):
+        if looks_like_hub_id(src):
             hub_id = src
             path = download(src)
         else:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.errors import FinetuneError
+from models.names import looks_like_hub_id
 
 ROLES = ("system", "user", "assistant")
 _SHAREGPT_ROLES = {
@@ -217,7 +218,7 @@ def load_dataset(source: str, *, dialogues: bool = True, split: str = "train") -
         origin = str(path.resolve())
     elif path.exists():
         raise FinetuneError(f"The data path {path} is a directory; pass a .json or .jsonl file or a Hub dataset id.")
-    elif _looks_like_hub_id(source):
+    elif looks_like_hub_id(source):
         from finetune.hub import download_dataset
 
         raw, origin = download_dataset(source, split)
@@ -252,8 +253,3 @@ def load_dataset(source: str, *, dialogues: bool = True, split: str = "train") -
         raise FinetuneError(f"{origin} holds no training rows; it needs at least one conversation.")
     data = Dataset(examples, origin, hashlib.sha256(raw).hexdigest(), len(rows), formats)
     return data if dialogues else data.without_dialogues()
-
-
-def _looks_like_hub_id(value: str) -> bool:
-    parts = value.split("/")
-    return len(parts) == 2 and all(parts) and not value.startswith((".", "~")) and "." not in parts[0][:1]

@@ -15,3 +15,13 @@ def validate_name(name: str) -> str:
             "(no '/' and no '..'), at most 80 characters."
         )
     return name
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def looks_like_hub_id(value: str) -> bool:
+    """``owner/name`` as the Hugging Face Hub spells a repository: one ``/``, letters, digits and
+    ``_ . -``, the owner starting with a letter or digit. A path (``./x``, ``~/x``, ``/x``, ``a/b/c``),
+    a ``.gguf`` file name and ``..`` are not. Callers test for an existing file or folder first."""
+    return bool(_HUB_ID.fullmatch(value)) and ".." not in value and not value.lower().endswith(".gguf")

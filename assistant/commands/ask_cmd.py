@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from assistant.options import model_options, sampling_options
+from assistant.commands.options import model_options, sampling_options
 
 
 @click.command()
@@ -18,11 +18,12 @@ from assistant.options import model_options, sampling_options
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Continue the last saved conversation (from ask, chat or the app).")
 def ask(prompt: tuple[str, ...], as_json: bool, no_stream: bool, continue_: bool, **kw: Any) -> None:
     """Ask one question; the answer streams to stdout. Text piped on stdin is added to the prompt."""
-    from assistant.ask import build_prompt
-    from assistant.ask_history import run_ask_saved
+    from assistant.ask.answer import build_prompt
+    from assistant.ask.saved import run_ask_saved
+    from assistant.commands.options import chat_options
 
     text = build_prompt(" ".join(prompt), None if sys.stdin.isatty() else sys.stdin)
-    result = run_ask_saved(text, kw, continue_=continue_, stream=not (no_stream or as_json), out=sys.stdout)
+    result = run_ask_saved(text, chat_options(kw), continue_=continue_, stream=not (no_stream or as_json), out=sys.stdout)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     elif no_stream:

@@ -4,7 +4,7 @@ from typing import Any
 
 import click
 
-from assistant.options import model_options, sampling_options
+from assistant.commands.options import model_options, sampling_options
 
 
 @click.command()
@@ -18,11 +18,14 @@ def chat(conversation: int | None, continue_: bool, plain: bool, **kw: Any) -> N
 
     CONVERSATION opens that conversation (its ID, as the app's list and `assistant history` show).
     """
-    if plain:
-        from assistant.repl import run_repl
+    from assistant.commands.options import chat_options
 
-        run_repl(kw, conversation_id=conversation, continue_=continue_)
+    opts = chat_options(kw)
+    if plain:
+        from assistant.repl.loop import run_repl
+
+        run_repl(opts, conversation_id=conversation, continue_=continue_)
         return
     from assistant.tui.launch import run_app
 
-    run_app(kw, conversation_id=conversation, continue_=continue_)
+    run_app(opts, conversation_id=conversation, continue_=continue_)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from assistant.options import model_options
+from assistant.commands.options import model_options
 
 EPILOG = """\b
 Examples:
@@ -52,11 +52,12 @@ def eval_() -> None:
 @click.option("--out", type=PathArg, default=None, help="Run folder; an unfinished one resumes. [default: DATA_DIR/eval/MODEL--PROMPTS]")
 @click.option("--label", default=None, help="Name of this run in tables and reports [default: the model name].")
 @lima_sampling_options
-def generate(**kw: Any) -> None:
+def generate(prompts: Path, out: Path | None, label: str | None, **kw: Any) -> None:
     """One reply per prompt with LIMA's sampling; run it again to continue an interrupted run."""
+    from assistant.commands.options import chat_options
     from assistant.eval.cli_impl import generate_command
 
-    generate_command(kw)
+    generate_command(chat_options(kw), prompts, out, label)
 
 
 @eval_.command("stats")
@@ -82,11 +83,14 @@ def stats(runs: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--report-only", is_flag=True, help="Write the report from the judgments so far, without judging.")
 @click.option("--ctx-size", type=click.IntRange(min=256), default=None, help="Judge context size [min(trained, 8192)].")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Judge CPU threads.")
-def compare(**kw: Any) -> None:
+def compare(run_a: Path, run_b: Path, out: Path | None, judge_model: str | None, seed: int, report_only: bool,
+            ctx_size: int | None, threads: int | None) -> None:
     """Blind pairwise preference between two generation runs: keys a / b / t (tie) / s (skip)."""
     from assistant.eval.cli_impl import compare_command
+    from assistant.session.config import ChatOptions
 
-    compare_command(kw)
+    judge = ChatOptions(model=judge_model, ctx_size=ctx_size, threads=threads) if judge_model else None
+    compare_command(run_a, run_b, out, judge=judge, seed=seed or 0, report_only=report_only)
 
 
 @eval_.command("dialogue")
@@ -96,11 +100,12 @@ def compare(**kw: Any) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads.")
 @click.option("--verbose", is_flag=True, help="Show llama.cpp's log.")
 @lima_sampling_options
-def dialogue(**kw: Any) -> None:
+def dialogue(models: tuple[str, ...], out: Path | None, **kw: Any) -> None:
     """Chat and rate every assistant turn Fail / Pass / Excellent (keys f / p / e)."""
+    from assistant.commands.options import chat_options
     from assistant.eval.cli_impl import dialogue_command
 
-    dialogue_command(kw)
+    dialogue_command(list(models), out, chat_options(kw))
 
 
 @eval_.command("report")

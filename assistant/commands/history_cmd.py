@@ -20,7 +20,7 @@ def _when(t: float) -> str:
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Most conversations to list.")
 def list_conversations(limit: int) -> None:
     """Newest first: ID, last change, messages, model, title."""
-    from assistant.history import History
+    from assistant.history.store import History
 
     with History() as h:
         convs = h.list_conversations(limit=limit)
@@ -40,7 +40,7 @@ def list_conversations(limit: int) -> None:
 @click.argument("conv_id", metavar="ID", type=int)
 def show(conv_id: int) -> None:
     """Print a conversation (its selected branch)."""
-    from assistant.history import History
+    from assistant.history.store import History
 
     with History() as h:
         conv = h.get_conversation(conv_id)
@@ -62,7 +62,7 @@ def show(conv_id: int) -> None:
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
 def search(text: tuple[str, ...], limit: int) -> None:
     """Full-text search over every message (the last word matches as a prefix)."""
-    from assistant.history import History
+    from assistant.history.store import History
 
     query = " ".join(text)
     with History() as h:
@@ -80,10 +80,11 @@ def search(text: tuple[str, ...], limit: int) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def export(conv_id: int, file: Path) -> None:
     """Write a conversation to FILE: Markdown (.md) or JSON (.json)."""
-    from assistant.history import History
+    from assistant.history.export import write_export
+    from assistant.history.store import History
 
     with History() as h:
-        h.export(conv_id, file)
+        write_export(h, conv_id, file)
     click.echo(f"Wrote conversation {conv_id} to {file}.")
 
 
@@ -91,7 +92,7 @@ def export(conv_id: int, file: Path) -> None:
 @click.argument("conv_ids", metavar="ID...", type=int, nargs=-1, required=True)
 def rm(conv_ids: tuple[int, ...]) -> None:
     """Remove conversations and all their messages."""
-    from assistant.history import History
+    from assistant.history.store import History
 
     with History() as h:
         for conv_id in conv_ids:

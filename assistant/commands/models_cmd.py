@@ -15,7 +15,7 @@ def models() -> None:
 @models.command("list")
 def list_models() -> None:
     """Name, size, architecture, parameters, quant, context length; * marks the default."""
-    from assistant.model_table import model_rows
+    from models.views import model_rows
 
     rows = model_rows()
     headers = ("NAME", "SIZE", "ARCH", "PARAMS", "QUANT", "CONTEXT", "SOURCE")
@@ -31,7 +31,7 @@ def list_models() -> None:
 @click.option("--template", "template_only", is_flag=True, help="Print only the chat template.")
 def show(name: str, as_json: bool, template_only: bool) -> None:
     """The manifest plus the GGUF's template, special tokens, licence and sampling defaults."""
-    from assistant.model_show import describe, render
+    from models.views import describe
 
     info = describe(name)
     if template_only:
@@ -42,8 +42,57 @@ def show(name: str, as_json: bool, template_only: bool) -> None:
         click.echo(render(info))
 
 
+def _section(title: str, rows: list[tuple[str, Any]]) -> list[str]:
+    rows = [(k, v) for k, v in rows if v not in (None, "", [], {})]
+    if not rows:
+        return []
+    width = max(len(k) for k, _ in rows)
+    return ["", f"  {title}"] + [f"    {k.ljust(width)}  {v}" for k, v in rows]
+
+
+def render(d: dict[str, Any]) -> str:
+    """The text of `models show`, section by section, like `ollama show`."""
+    from models.views import human_params, human_size
+
+    m = d["model"]
+    lines = [f"{d['name']}" + ("  (default)" if d["default"] else "")]
+    lines += _section("Model", [
+        ("architecture", m["architecture"]), ("name", m["name"]), ("parameters", human_params(m["parameters"])),
+        ("quantization", m["quantization"]), ("context length", m["context_length"]),
+        ("embedding length", m["embedding_length"]), ("layers", m["layers"]), ("vocabulary", m["vocab_size"]),
+    ])
+    lines += _section("File", [
+        ("source", d["source"]), ("path", d["path"]), ("linked to", d["linked_to"]),
+        ("size", human_size(d["size_bytes"])), ("sha256", d["sha256"]),
+    ])
+    lines += _section("Tokens", [(k, v) for k, v in d["special_tokens"].items()]
+                      + [("stops on", " ".join(d["end_of_turn"]))])
+    defaults = dict(d["defaults"])
+    system = defaults.pop("system", None)
+    lines += _section("Parameters", [(k, v) for k, v in defaults.items()]
+                      + [(f"{k} (gguf)", v) for k, v in d["gguf_sampling"].items()])
+    if system:
+        lines += ["", "  System", *[f"    {line}" for line in system.splitlines()]]
+    prov = d["provenance"]
+    lines += _section("Provenance", [(k, v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b in v.items()))
+                                     for k, v in prov.items()])
+    lines += _section("License", [("license", d["license"])])
+    verify = d.get("verify")
+    if verify:
+        from convert.verify import lines as verify_lines
+
+        verdict = "passed" if verify.get("passed", True) else "FAILED"
+        lines += ["", f"  Verify ({verdict})", *[f"    {line}" for line in verify_lines(verify)]]
+    lines += ["", f"  Template ({d['template_origin']})"]
+    if d["template"]:
+        lines += [f"    {line}" for line in d["template"].splitlines()]
+    else:
+        lines += ["    (none in the GGUF: the fallback User:/Assistant: format is used)"]
+    return "\n".join(lines)
+
+
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from assistant.session import parse_param
+    from assistant.session.chat import parse_param
     from models.errors import AssistantError
     from models.manifest import SamplingDefaults
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import click
 
-from assistant.options import model_options
+from assistant.commands.options import model_options
 
 
 @click.command()
@@ -35,14 +35,13 @@ def serve(host: str, port: int, api_key: str | None, keep_alive: str, cors_origi
     assistant serve -m gemma3-270m --keep-alive 30m
     assistant serve --host 0.0.0.0 --api-key "$(openssl rand -hex 16)"
     """
-    from assistant.engine.base import LoadOptions
+    from assistant.commands.options import chat_options
     from assistant.engine.memory import check_fits
-    from assistant.options import read_template_file
-    from assistant.runtime import quiet_native_logs
-    from assistant.serve.app import ServeConfig, ServeState, parse_duration
     from assistant.serve.engine import ServeEngine
     from assistant.serve.run import HistoryWriter, banner, bind, check_host, serve_forever, url_of
+    from assistant.serve.state import ServeConfig, ServeState, parse_duration
     from assistant.serve.worker import EngineWorker
+    from assistant.session.start import quiet_native_logs
     from models.errors import AssistantError
     from models.gguf_file import read_gguf
     from models.resolve import resolve
@@ -52,10 +51,9 @@ def serve(host: str, port: int, api_key: str | None, keep_alive: str, cors_origi
         ttl = parse_duration(keep_alive)
     except ValueError as exc:
         raise AssistantError(f"--keep-alive: {exc}.") from None
-    options = LoadOptions(n_ctx=kw.get("ctx_size"), n_threads=kw.get("threads"), n_gpu_layers=kw.get("gpu_layers"),
-                          chat_template=read_template_file(kw.get("chat_template_file")), force=bool(kw.get("force")),
-                          verbose=bool(kw.get("verbose")))
-    pinned = resolve(kw.get("model"))  # an unknown model or a bad path stops here, with its sentence
+    opts = chat_options(kw)
+    options = opts.load_options()
+    pinned = resolve(opts.model)  # an unknown model or a bad path stops here, with its sentence
     gguf = read_gguf(pinned.path, vocab=False)
     check_fits(gguf, options.n_ctx or min(gguf.context_length, 8192), force=options.force)
     sock = bind(host, port)

@@ -10,9 +10,8 @@ from typing import Any
 import click
 
 from assistant.eval.runs import eval_dir, slug
+from assistant.session.config import ChatOptions
 from models.errors import AssistantError
-
-_SAMPLING = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
 
 
 class _Bar:
@@ -37,32 +36,31 @@ class _Bar:
             self.bar = None
 
 
-def start_llama(model: str | None, kw: dict[str, Any]) -> tuple[Any, Any]:
+def start_llama(opts: ChatOptions) -> tuple[Any, Any]:
     """(engine, resolved model) with llama.cpp's log sent to the log file."""
-    from assistant.options import session_config
-    from assistant.runtime import start_engine
+    from assistant.session.config import session_config
+    from assistant.session.start import start_engine
 
-    cfg = session_config({**kw, "model": model})
+    cfg = session_config(opts)
     return start_engine(cfg), cfg.model
 
 
-def generate_command(kw: dict[str, Any]) -> None:
+def generate_command(opts: ChatOptions, prompts_file: Path, out: Path | None, label: str | None) -> None:
     from assistant.eval.generate import lima_params, model_record, run_generation
     from assistant.eval.promptset import load_prompts
     from assistant.eval.reports import generation_report
     from assistant.eval.runs import load_generations
     from assistant.eval.stats import format_table, run_stats
 
-    prompts = load_prompts(kw["prompts"])  # a bad file fails before the model loads
-    params = lima_params(**{k: kw.get(k) for k in _SAMPLING})
-    engine, resolved = start_llama(kw.get("model"), kw)
-    out = kw.get("out") or eval_dir() / f"{slug(resolved.name)}--{slug(Path(kw['prompts']).stem)}"
-    out = Path(out).expanduser().resolve()
+    prompts = load_prompts(prompts_file)  # a bad file fails before the model loads
+    params = lima_params(**opts.chosen_sampling())
+    engine, resolved = start_llama(opts)
+    out = Path(out or eval_dir() / f"{slug(resolved.name)}--{slug(Path(prompts_file).stem)}").expanduser().resolve()
     provenance = resolved.manifest.provenance if resolved.manifest else None
     bar = _Bar(f"{resolved.name}")
     try:
         meta = run_generation(engine, prompts, out, params=params, model=model_record(engine, resolved),
-                              provenance=provenance, system=kw.get("system"), label=kw.get("label"), progress=bar)
+                              provenance=provenance, system=opts.system, label=label, progress=bar)
     except KeyboardInterrupt:
         raise AssistantError(f"Stopped; the replies so far are in {out}. Run the same command again to continue.",
                              exit_code=130) from None
@@ -86,15 +84,17 @@ def stats_command(runs: list[Path], as_json: bool) -> None:
         click.echo(format_table(all_stats))
 
 
-def compare_command(kw: dict[str, Any]) -> None:
+def compare_command(run_a: Path, run_b: Path, out: Path | None, *, judge: ChatOptions | None, seed: int,
+                    report_only: bool) -> None:
+    """``judge``: the local model that judges (None: the person, on the comparison screen)."""
     from assistant.eval.compare import CompareRun
     from assistant.eval.compare_report import bars, write_compare_report
 
-    run = CompareRun.create(kw["run_a"], kw["run_b"], kw.get("out"), seed=kw.get("seed") or 0)
-    if kw.get("judge_model"):
+    run = CompareRun.create(run_a, run_b, out, seed=seed)
+    if judge is not None:
         from assistant.eval.judge import run_judge
 
-        engine, resolved = start_llama(kw["judge_model"], {"ctx_size": kw.get("ctx_size"), "threads": kw.get("threads")})
+        engine, resolved = start_llama(judge)
         bar = _Bar(f"judge {resolved.name}")
         try:
             bar(None, 0, len(run.pending(f"model:{resolved.name}")))
@@ -102,7 +102,7 @@ def compare_command(kw: dict[str, Any]) -> None:
         finally:
             bar.close()
             engine.close()
-    elif not kw.get("report_only"):
+    elif not report_only:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise AssistantError("The comparison screen needs a terminal; run it in one, or pass --judge MODEL or --report-only.")
         from assistant.eval.compare_app import CompareApp
@@ -113,13 +113,12 @@ def compare_command(kw: dict[str, Any]) -> None:
     click.echo(f"{run.meta['summary']}; report: {report}")
 
 
-def dialogue_command(kw: dict[str, Any]) -> None:
+def dialogue_command(models: list[str], out: Path | None, opts: ChatOptions) -> None:
     from assistant.eval.dialogue import DialogueRun
     from assistant.eval.dialogue_report import bars, write_dialogue_report
     from assistant.eval.generate import lima_params, settings_of
     from models.resolve import resolve
 
-    models = list(kw.get("models") or [])
     if not models:
         from models.resolve import default_model_name
 
@@ -129,22 +128,22 @@ def dialogue_command(kw: dict[str, Any]) -> None:
     names = [resolve(m).name for m in models]  # unknown names fail before the screen opens
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise AssistantError("The dialogue screen needs a terminal; run `assistant eval dialogue` in one.")
-    out = Path(kw.get("out") or eval_dir() / f"dialogue-{'-vs-'.join(slug(n) for n in names)}").expanduser().resolve()
-    params = lima_params(**{k: kw.get(k) for k in _SAMPLING})
-    run = DialogueRun.create(out, names, settings_of(params, kw.get("system")))
+    folder = Path(out or eval_dir() / f"dialogue-{'-vs-'.join(slug(n) for n in names)}").expanduser().resolve()
+    params = lima_params(**opts.chosen_sampling())
+    run = DialogueRun.create(folder, names, settings_of(params, opts.system))
     by_name = dict(zip(names, models))
 
     def factory(name: str) -> Any:
-        engine, _ = start_llama(by_name.get(name, name), kw)
+        engine, _ = start_llama(opts.with_model(by_name.get(name, name)))
         return engine
 
     from assistant.eval.dialogue_app import DialogueApp
-    from assistant.runtime import quiet_native_logs
+    from assistant.session.start import quiet_native_logs
     from assistant.tui.launch import terminal_on_saved_stderr
 
-    quiet_native_logs(bool(kw.get("verbose")))  # llama.cpp's log goes to its file, not over the screen
+    quiet_native_logs(opts.verbose)  # llama.cpp's log goes to its file, not over the screen
     terminal_on_saved_stderr()  # Textual draws on sys.__stderr__: the terminal, not fd 2
-    app = DialogueApp(run, factory, params, kw.get("system"))
+    app = DialogueApp(run, factory, params, opts.system)
     try:
         app.run()
     finally:
@@ -156,7 +155,7 @@ def dialogue_command(kw: dict[str, Any]) -> None:
 
 
 def report_command(runs: list[Path], dirs: list[Path]) -> None:
-    from assistant.eval.reports import listing, rewrite_report
+    from assistant.eval.reports import listing
     from assistant.eval.runs import list_runs
 
     if runs:
@@ -169,3 +168,31 @@ def report_command(runs: list[Path], dirs: list[Path]) -> None:
         click.echo(f"No eval runs yet under {', '.join(str(r) for r in roots)}; start one with `assistant eval generate`.")
         return
     click.echo(listing(found))
+
+
+def rewrite_report(folder: Path) -> Path:
+    """Write the report of any kind of run again from its records."""
+    from assistant.eval.reports import REPORT
+    from assistant.eval.runs import read_meta
+
+    meta = read_meta(folder)
+    kind = meta.get("kind")
+    if kind == "generate":
+        from assistant.eval.reports import generation_report
+
+        return generation_report(folder)
+    if kind == "compare":
+        from assistant.eval.compare import CompareRun
+        from assistant.eval.compare_report import write_compare_report
+
+        return write_compare_report(CompareRun.open_existing(folder))
+    if kind == "dialogue":
+        from assistant.eval.dialogue import DialogueRun
+        from assistant.eval.dialogue_report import write_dialogue_report
+
+        return write_dialogue_report(DialogueRun.open_existing(folder))
+    if kind == "lima-mini":
+        from assistant.eval.lima_report import write_lima_report
+
+        return write_lima_report(folder)
+    return folder / REPORT

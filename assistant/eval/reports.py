@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from assistant.eval.runs import Generations, load_generations, read_meta
+from assistant.eval.runs import Generations, load_generations
 from assistant.eval.stats import markdown_table, run_stats
 from models.atomic import atomic_open
 
@@ -101,26 +101,3 @@ def listing(runs: list[tuple[Path, dict[str, Any]]]) -> str:
         rows.append((updated, str(meta.get("kind")), name_of(meta), summary_of(meta), f"{folder}{report}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)
-
-
-def rewrite_report(folder: Path) -> Path:
-    """Write the report of any kind of run again from its records."""
-    meta = read_meta(folder)
-    kind = meta.get("kind")
-    if kind == "generate":
-        return generation_report(folder)
-    if kind == "compare":
-        from assistant.eval.compare import CompareRun
-        from assistant.eval.compare_report import write_compare_report
-
-        return write_compare_report(CompareRun.open_existing(folder))
-    if kind == "dialogue":
-        from assistant.eval.dialogue import DialogueRun
-        from assistant.eval.dialogue_report import write_dialogue_report
-
-        return write_dialogue_report(DialogueRun.open_existing(folder))
-    if kind == "lima-mini":
-        from assistant.eval.lima_report import write_lima_report
-
-        return write_lima_report(folder)
-    return folder / REPORT

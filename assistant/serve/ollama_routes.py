@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from assistant.engine.base import Chunk, Message
-from assistant.serve.app import ServeState, parse_duration
 from assistant.serve.engine import json_grammar
 from assistant.serve.errors import bad_request, from_exception, unsupported
 from assistant.serve.schemas import (
@@ -20,6 +19,7 @@ from assistant.serve.schemas import (
     parse,
     stop_list,
 )
+from assistant.serve.state import ServeState, parse_duration
 from assistant.serve.streaming import Watch, events, ndjson, note_usage, read_json, run, run_embedding
 from assistant.serve.worker import Finished, Job
 
@@ -35,7 +35,7 @@ def now() -> str:
 
 
 def _details(info: Any) -> dict[str, Any]:
-    from assistant.model_table import human_params
+    from models.views import human_params
 
     return {"parent_model": "", "format": "gguf", "family": info.arch, "families": [info.arch],
             "parameter_size": human_params(info.n_params), "quantization_level": info.quant}
@@ -219,7 +219,7 @@ async def ps(state: ServeState, request: Any) -> Any:
 async def show(state: ServeState, request: Any) -> Any:
     from starlette.responses import JSONResponse
 
-    from assistant.model_show import describe
+    from models.views import describe
 
     body: OllamaShow = parse(OllamaShow, await read_json(request, state.config.max_body))
     name = body.model or body.name

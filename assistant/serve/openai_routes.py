@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from assistant.engine.base import Chunk, Message
-from assistant.serve.app import ServeState
 from assistant.serve.engine import json_grammar
 from assistant.serve.errors import bad_request, from_exception, unsupported
 from assistant.serve.schemas import (
@@ -22,6 +21,7 @@ from assistant.serve.schemas import (
     parse,
     stop_list,
 )
+from assistant.serve.state import ServeState
 from assistant.serve.streaming import Watch, events, note_usage, read_json, run, run_embedding, sse
 from assistant.serve.worker import Finished, Job
 

@@ -11,8 +11,9 @@ import threading
 import time
 from typing import Any
 
-from assistant.serve.app import ServeState, build_app
+from assistant.serve.app import build_app
 from assistant.serve.security import is_loopback
+from assistant.serve.state import ServeState
 from assistant.serve.worker import Finished, Job
 from models.errors import AssistantError
 
@@ -106,8 +107,8 @@ class HistoryWriter:
         self._history: Any = None
 
     def __call__(self, job: Job, text: str, finished: Finished) -> None:
-        from assistant.history import History
-        from assistant.session import make_title, params_to_dict
+        from assistant.history.store import History
+        from assistant.session.chat import make_title, params_to_dict
 
         if self._history is None:
             self._history = History()

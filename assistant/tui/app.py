@@ -16,8 +16,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from assistant.engine.base import GenerationParams
-from assistant.history import History
-from assistant.session import ChatSession
+from assistant.history.store import History
+from assistant.session.chat import ChatSession
+from assistant.session.config import ChatOptions
+from assistant.session.resume import reopen
 from assistant.tui.actions import ACTIONS, bindings
 from assistant.tui.engine_host import EngineFactory, EngineHost
 from assistant.tui.tools import ModelChoice, Tools, available_models
@@ -40,7 +42,7 @@ class ChatApp(Tools):
                  system: str | None = None, conversation_id: int | None = None, new: bool = False,
                  list_models: Callable[[], list[ModelChoice]] = available_models, load_model: bool = True,
                  frozen_time: float | None = None, theme_file: Any = None,
-                 overrides: dict[str, Any] | None = None) -> None:
+                 options: ChatOptions | None = None) -> None:
         super().__init__()
         self.history = history
         self.host = EngineHost(engine_factory)
@@ -52,7 +54,7 @@ class ChatApp(Tools):
         self.load_at_start = load_model
         self.frozen_time = frozen_time
         self.theme_file = theme_file
-        self.overrides = overrides or {}  # flags given on the command line win over a saved conversation's
+        self.options = options or ChatOptions()  # flags given on the command line win over a saved conversation's
         self.first_paint_at = 0.0
         self._load_theme()
 
@@ -92,12 +94,7 @@ class ChatApp(Tools):
             conv_id = last.id if last else None
         if conv_id is not None:
             try:
-                self.session.open(conv_id)
-                for name, value in self.overrides.items():
-                    if name == "system":
-                        self.session.set_system(value)
-                    else:
-                        self.session.set_param(name, str(value))
+                reopen(self.session, conv_id, self.options)
             except AssistantError as exc:
                 self.notify(str(exc), severity="error")
         await self.show_thread()

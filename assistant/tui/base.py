@@ -12,8 +12,8 @@ from textual.app import App
 from textual.widgets import Static
 
 from assistant.engine.base import GenerationParams, ModelInfo
-from assistant.history import History
-from assistant.session import ChatSession
+from assistant.history.store import History
+from assistant.session.chat import ChatSession
 from assistant.tui.engine_host import EngineHost
 from assistant.tui.reply import ReplyJob
 from assistant.tui.widgets.chat_log import ChatLog

@@ -5,9 +5,10 @@ then run the app; the model loads inside it."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from models.errors import AssistantError
+if TYPE_CHECKING:
+    from assistant.session.config import ChatOptions
 
 
 def make_factory(cfg: Any) -> Any:
@@ -23,25 +24,6 @@ def make_factory(cfg: Any) -> Any:
     return factory
 
 
-def explicit_flags(flags: dict[str, Any]) -> dict[str, Any]:
-    """The sampling flags and system prompt given on the command line."""
-    from assistant.engine.base import GenerationParams
-
-    keys = (*GenerationParams.SAMPLING_KEYS, "system")
-    return {k: flags[k] for k in keys if flags.get(k) is not None}
-
-
-def conv_model(name: str) -> str | None:
-    """The model a conversation was last with, if it still resolves (else the default)."""
-    from models.resolve import resolve
-
-    try:
-        resolve(name)
-    except AssistantError:
-        return None
-    return name
-
-
 def terminal_on_saved_stderr() -> None:
     """``quiet_native_logs`` points fd 2 at the log; Textual draws on ``sys.__stderr__``, so give it
     the saved terminal instead."""
@@ -51,30 +33,25 @@ def terminal_on_saved_stderr() -> None:
         sys.__stderr__ = sys.stderr  # type: ignore[misc,assignment]
 
 
-def run_app(flags: dict[str, Any], *, conversation_id: int | None = None, continue_: bool = False) -> None:
-    from assistant.history import Conversation, History
-    from assistant.options import session_config
-    from assistant.runtime import llama_log_path, quiet_native_logs
+def run_app(opts: ChatOptions, *, conversation_id: int | None = None, continue_: bool = False) -> None:
+    from assistant.history.store import History
+    from assistant.session.config import session_config
+    from assistant.session.resume import find_conversation, resume
+    from assistant.session.start import llama_log_path, quiet_native_logs
     from assistant.tui.app import ChatApp
     from models.paths import config_dir
 
     history = History()
     try:
-        conv: Conversation | None
-        if conversation_id is not None:
-            conv = history.get_conversation(conversation_id)  # unknown: one sentence, before any screen
-        else:
-            conv = history.last_conversation()
-            if continue_ and conv is None:
-                raise AssistantError("There is no conversation to continue yet; run `assistant chat` to start one.")
-        if not flags.get("model") and conv is not None and conv.model:
-            flags = {**flags, "model": conv_model(conv.model)}  # a conversation goes on with its model
-        cfg = session_config(flags)
+        # An unknown ID or nothing to continue: one sentence, before any screen.
+        conv = find_conversation(history, conversation_id, continue_, start_hint="`assistant chat`", default_last=True)
+        plan = resume(opts, conv)
+        cfg = session_config(plan.options)
         quiet_native_logs(False)  # llama.cpp's log would draw over the app; it goes to DATA/logs/llama.log
         terminal_on_saved_stderr()
         app = ChatApp(history=history, engine_factory=make_factory(cfg), model=cfg.model.name, params=cfg.params,
                       system=cfg.system, conversation_id=conv.id if conv else None,
-                      theme_file=config_dir() / "tui.json", overrides=explicit_flags(flags))
+                      theme_file=config_dir() / "tui.json", options=opts)
         try:
             app.run()
         finally:

@@ -89,6 +89,8 @@ class Tools(Conversations):
         default = Path.cwd() / f"chat-{conv.id}-{slug(conv.title)}.md"
 
         def chosen(value: str | None) -> None:
+            from assistant.history.export import write_export
+
             if not value or not value.strip():
                 return
             path = Path(value.strip()).expanduser()
@@ -96,7 +98,7 @@ class Tools(Conversations):
                 self.notify(f"Export to a .md or .json file, not {path.name!r}.", severity="error")
                 return
             try:
-                self.history.export(conv.id, path, leaf_id=self.session.leaf_id)
+                write_export(self.history, conv.id, path, leaf_id=self.session.leaf_id)
             except (AssistantError, OSError) as exc:
                 self.notify(str(exc), severity="error", title="Export failed")
                 return
@@ -113,7 +115,7 @@ class Tools(Conversations):
         session = self.session
 
         def apply(values: dict[str, str]) -> str | None:
-            from assistant.session import parse_param
+            from assistant.session.chat import parse_param
 
             try:  # check every value before changing any
                 for name, _, _ in FIELDS:

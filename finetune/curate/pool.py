@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from finetune.data import Example, _looks_like_hub_id, _turns_from_row, check_turns, parse_rows
+from finetune.data import Example, _turns_from_row, check_turns, parse_rows
 from finetune.errors import FinetuneError
+from models.names import looks_like_hub_id
 
 T = TypeVar("T")
 SHORT_REPLY = 20  # characters: a reply shorter than this is "very short" in the inspect report
@@ -110,7 +111,7 @@ def read_bytes(source: str) -> tuple[bytes, str]:
         return path.read_bytes(), str(path.resolve())
     if path.exists():
         raise FinetuneError(f"The data path {path} is a directory; pass a .json or .jsonl file or a Hub dataset id.")
-    if _looks_like_hub_id(source):
+    if looks_like_hub_id(source):
         from finetune.hub import download_dataset
 
         return download_dataset(source)

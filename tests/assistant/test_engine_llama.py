@@ -81,7 +81,8 @@ def test_repeat_penalty_changes_greedy_choices(engine: LlamaEngine) -> None:
     )
     assert last.finish_reason == "length"
     words = plain.split()
-    assert words.count(max(set(words), key=words.count)) >= 5, plain  # the unpenalised reply repeats itself
+    # The unpenalised reply repeats itself ("cat cat ..." or, with other CPU kernels, "catcatcat...").
+    assert plain.lower().count("cat") >= 5, plain
     assert len(set(penalised.split())) > len(set(words)), (plain, penalised)
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.history import MIGRATIONS, SCHEMA_VERSION, History, _statements, default_path, fts_query
+from assistant.history.export import write_export
+from assistant.history.store import MIGRATIONS, SCHEMA_VERSION, History, default_path, fts_query, statements
 from models.errors import AssistantError
 
 
@@ -152,19 +153,19 @@ def test_export_markdown_and_json(history: History, tmp_path: Path) -> None:
     history.start_reply(conv.id, parent_id=u, model="smol")  # a second branch, never finished
     history.set_leaf(conv.id, r)
     md = tmp_path / "c.md"
-    history.export(conv.id, md)
+    write_export(history, conv.id, md)
     text = md.read_text()
     assert text.startswith("# Greeting\n")
     assert "## System\n\nBe kind." in text and "## You\n\nHello?" in text
     assert "## Assistant (m)\n\nHi there!" in text  # a reply by another model than the conversation's
     js = tmp_path / "c.JSON"
-    history.export(conv.id, js)
+    write_export(history, conv.id, js)
     data = json.loads(js.read_text())
     assert data["title"] == "Greeting" and data["system"] == "Be kind." and data["params"] == {"temperature": 0.5}
     assert [(m["role"], m["content"]) for m in data["messages"]] == [("user", "Hello?"), ("assistant", "Hi there!")]
     # the unfinished branch, exported explicitly, says so
     other = history.siblings(r)[-1].id
-    history.export(conv.id, md, leaf_id=other)
+    write_export(history, conv.id, md, leaf_id=other)
     assert "interrupted" in md.read_text()
 
 
@@ -173,11 +174,11 @@ def test_export_errors_leave_no_file(history: History, tmp_path: Path) -> None:
     tmp_path.mkdir()
     conv = history.create_conversation(model="m")
     with pytest.raises(AssistantError, match=r"\.md .*\.json"):
-        history.export(conv.id, tmp_path / "c.txt")
+        write_export(history, conv.id, tmp_path / "c.txt")
     with pytest.raises(AssistantError, match="does not exist"):
-        history.export(conv.id, tmp_path / "missing" / "c.md")
+        write_export(history, conv.id, tmp_path / "missing" / "c.md")
     with pytest.raises(AssistantError, match="No conversation 77"):
-        history.export(77, tmp_path / "c.md")
+        write_export(history, 77, tmp_path / "c.md")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -195,7 +196,7 @@ def test_migrates_a_version_1_database(assistant_home: Path) -> None:
     path = assistant_home / "old.sqlite3"
     path.parent.mkdir(parents=True)
     db = sqlite3.connect(path)
-    for statement in _statements(MIGRATIONS[0]):
+    for statement in statements(MIGRATIONS[0]):
         db.execute(statement)
     for statement in OLD_ROWS:
         db.execute(statement)

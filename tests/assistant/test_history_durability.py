@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from assistant.history import History
+from assistant.history.store import History
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,8 +20,8 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     from assistant.engine.base import GenerationParams
     from assistant.engine.fake import FakeEngine
-    from assistant.history import History
-    from assistant.session import ChatSession
+    from assistant.history.store import History
+    from assistant.session.chat import ChatSession
 
     def reply_for(n):
         return " ".join(f"w{n}_{j}" for j in range(40))
@@ -91,7 +91,7 @@ def test_kill_9_during_replies_loses_no_completed_message(tmp_path: Path) -> Non
 READY_TOGETHER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from assistant.history import History
+    from assistant.history.store import History
 
     sync, together = Path(sys.argv[1]), int(sys.argv[2])
     (sync / str(os.getpid())).touch()

@@ -17,10 +17,10 @@ from prompt_toolkit.output import DummyOutput
 
 from assistant.engine.base import GenerationParams, LoadOptions, Stats
 from assistant.engine.fake import FakeEngine, ScriptedReply
-from assistant.history import History
-from assistant.options import SessionConfig
-from assistant.repl import input_history_path, run_repl
-from assistant.repl_commands import SlashCompleter, parse, unknown_hint
+from assistant.history.store import History
+from assistant.repl.commands import SlashCompleter, parse, unknown_hint
+from assistant.repl.loop import input_history_path, run_repl
+from assistant.session.config import ChatOptions, SessionConfig
 from models.errors import AssistantError, ModelNotFound
 from models.resolve import ResolvedModel
 
@@ -40,6 +40,9 @@ class Loader:
         self.delay = delay
         self.engines: list[FakeEngine] = []
 
+    def knows(self, name: str) -> bool:
+        return name in self.replies
+
     def __call__(self, name: str | None) -> tuple[FakeEngine, SessionConfig]:
         name = name or "fake-a"
         if name not in self.replies:
@@ -56,7 +59,8 @@ def drive(keys: str, loader: Loader, flags: dict[str, Any] | None = None, **kw: 
     out = io.StringIO()
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
-        run_repl(flags or {}, loader=loader, out=out, input=pipe, output=DummyOutput(), **kw)
+        run_repl(ChatOptions(**(flags or {})), loader=loader, exists=loader.knows, out=out, input=pipe,
+                 output=DummyOutput(), **kw)
     return out.getvalue()
 
 
@@ -232,7 +236,7 @@ def test_completion_of_commands_params_models_and_ids() -> None:
 def test_input_that_is_not_a_terminal_is_read_line_by_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(f"first\n/retry\n/export {tmp_path / 'c.md'}\n/quit\nnever sent\n"))
     out = io.StringIO()
-    run_repl({}, loader=Loader({"fake-a": ["one", "two"]}), out=out)
+    run_repl(ChatOptions(), loader=Loader({"fake-a": ["one", "two"]}), out=out)
     assert "one\n" in out.getvalue() and "two\n" in out.getvalue()
     assert only_conversation()[1] == [("user", "first"), ("assistant", "two")]
     assert "two" in (tmp_path / "c.md").read_text()
@@ -244,7 +248,7 @@ from pathlib import Path
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from tests.assistant.test_repl import Loader
-from assistant.repl import run_repl
+from assistant.repl.loop import run_repl
 
 class Flushing(io.TextIOBase):
     def write(self, s):
@@ -252,7 +256,7 @@ class Flushing(io.TextIOBase):
 
 with create_pipe_input() as pipe:
     pipe.send_text("tell me\\r")
-    run_repl({}, loader=Loader({"fake-a": [" ".join(f"w{i}" for i in range(500))]}, delay=0.01),
+    run_repl(ChatOptions(), loader=Loader({"fake-a": [" ".join(f"w{i}" for i in range(500))]}, delay=0.01),
              out=Flushing(), input=pipe, output=DummyOutput())
 """
 

@@ -12,15 +12,15 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from assistant.engine.llama import LlamaEngine
-from assistant.history import History
-from assistant.options import session_config
-from assistant.repl import run_repl
+from assistant.history.store import History
+from assistant.repl.loop import run_repl
+from assistant.session.config import ChatOptions, session_config
 
-FLAGS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 12, "ctx_size": 512, "threads": 1}
+FLAGS = ChatOptions(temperature=0.0, max_tokens=12, ctx_size=512, threads=1)
 
 
 def loader(name: str | None) -> tuple[LlamaEngine, Any]:
-    cfg = session_config({**FLAGS, "model": name})
+    cfg = session_config(FLAGS.with_model(name))
     engine = LlamaEngine()
     engine.load(cfg.model, cfg.load)
     return engine, cfg

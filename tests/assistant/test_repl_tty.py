@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.history import History
+from assistant.history.store import History
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import pytest
 
 from assistant.engine.base import Chunk, GenerationParams, Message, Stats, collect
 from assistant.engine.fake import FakeEngine, ScriptedReply
-from assistant.history import History
-from assistant.session import ChatSession, make_title, parse_param
+from assistant.history.store import History
+from assistant.session.chat import ChatSession, make_title, parse_param
 from models.errors import AssistantError
 
 

@@ -61,14 +61,14 @@ def test_import_copies_and_writes_a_manifest_with_defaults(tiny: Path, capsys: p
 
 
 def test_manifest_defaults_reach_the_session_config(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from assistant.options import session_config
+    from assistant.session.config import ChatOptions, session_config
 
     run(capsys, "models", "import", str(tiny), "--name", "tiny", "--system", "Be brief.", "--param", "temperature=0.3",
         "--param", "top_p=0.5")
-    cfg = session_config({"model": "tiny"})
+    cfg = session_config(ChatOptions(model="tiny"))
     assert cfg.system == "Be brief." and cfg.params.temperature == 0.3 and cfg.params.top_p == 0.5
     assert cfg.params.top_k == 40  # ours where the manifest says nothing
-    cfg = session_config({"model": "tiny", "system": "Be long.", "temperature": 1.1})
+    cfg = session_config(ChatOptions(model="tiny", system="Be long.", temperature=1.1))
     assert cfg.system == "Be long." and cfg.params.temperature == 1.1 and cfg.params.top_p == 0.5
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from assistant.engine.base import Chunk, GenerationParams, LoadOptions, Message
 from assistant.engine.fake import FakeEngine
-from assistant.serve.app import ServeConfig, ServeState
 from assistant.serve.run import BackgroundServer
+from assistant.serve.state import ServeConfig, ServeState
 from assistant.serve.worker import EngineWorker
 
 MODEL = "smollm2-135m-instruct"

@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from assistant.engine.fake import ScriptedReply
-from assistant.history import History
+from assistant.history.store import History
 from assistant.serve.run import HistoryWriter
 from tests.assistant.serve.conftest import MODEL, ScriptEngine, serving
 

@@ -143,8 +143,8 @@ def test_a_model_that_does_not_fit_is_a_4xx_with_our_sentence(monkeypatch: pytes
 
     monkeypatch.setattr(memory, "available_memory", lambda: 16 << 20)
     from assistant.engine.base import LoadOptions
-    from assistant.serve.app import ServeConfig, ServeState
     from assistant.serve.run import BackgroundServer
+    from assistant.serve.state import ServeConfig, ServeState
     from assistant.serve.worker import EngineWorker
 
     state = ServeState(EngineWorker(ServeEngine(), LoadOptions(n_ctx=512), loader=default_loader), ServeConfig(quiet=True))

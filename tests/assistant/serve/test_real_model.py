@@ -11,9 +11,9 @@ import openai
 import pytest
 
 from assistant.engine.base import LoadOptions
-from assistant.serve.app import ServeConfig, ServeState
 from assistant.serve.engine import ServeEngine
 from assistant.serve.run import BackgroundServer
+from assistant.serve.state import ServeConfig, ServeState
 from assistant.serve.worker import EngineWorker
 from tests.assistant.serve.conftest import MODEL
 

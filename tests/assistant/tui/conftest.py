@@ -10,7 +10,7 @@ import pytest
 
 from assistant.engine.base import ChatEngine, GenerationParams
 from assistant.engine.fake import FakeEngine, ScriptedReply
-from assistant.history import History
+from assistant.history.store import History
 from assistant.tui.app import ChatApp
 from assistant.tui.tools import ModelChoice
 

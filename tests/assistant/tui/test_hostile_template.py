@@ -138,11 +138,11 @@ async def test_a_template_refused_at_load_is_a_notification(make_app) -> None:
 
 async def test_the_real_engine_with_a_hostile_chat_template_file(make_app, history, tmp_path: Path) -> None:
     """`assistant chat --chat-template evil.jinja` on the bundled model: the same, through the real engine."""
-    from assistant.options import session_config
+    from assistant.session.config import ChatOptions, session_config
 
     evil = tmp_path / "evil.jinja"
     evil.write_text(DOUBLE_40)
-    cfg = session_config({"chat_template_file": evil, "ctx_size": 512, "threads": 1, "max_tokens": 4})
+    cfg = session_config(ChatOptions(chat_template_file=evil, ctx_size=512, threads=1, max_tokens=4))
     app = make_app(make_factory(cfg), model=cfg.model.name, params=cfg.params)
     prompt = "hello there"
     expected = sentence(DOUBLE_40, [Message("user", prompt)], "override", cfg.model.path.name, 512)

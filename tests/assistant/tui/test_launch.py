@@ -12,7 +12,8 @@ import pytest
 from assistant.cli import main
 from assistant.engine.base import ChatEngine, GenerationParams
 from assistant.engine.fake import FakeEngine
-from assistant.history import History
+from assistant.history.store import History
+from assistant.session.config import ChatOptions
 from assistant.tui.app import ChatApp
 from tests.assistant.tui.conftest import wait_for
 
@@ -81,7 +82,7 @@ async def test_command_line_flags_win_over_the_saved_conversation() -> None:
     engines = FakeEngine(["hi"])
     engines.load("fake-model")
     app = ChatApp(history=history, engine_factory=lambda name: engines, model="fake-model",
-                  params=GenerationParams(temperature=0.0), overrides={"temperature": 0.0, "system": "New."})
+                  params=GenerationParams(temperature=0.0), options=ChatOptions(temperature=0.0, system="New."))
     async with app.run_test(size=(80, 24)):
         assert app.session.conversation is not None and app.session.conversation.id == conv.id
         assert app.session.params.temperature == 0.0 and app.session.system == "New."

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.history import History
+from assistant.history.store import History
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

@@ -58,7 +58,7 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _statements(script: str) -> list[str]:
+def statements(script: str) -> list[str]:
     """Split a migration into statements (``sqlite3.complete_statement`` keeps trigger bodies whole)."""
     out: list[str] = []
     buf = ""
@@ -81,7 +81,7 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{w}"' for w in words[:-1]) + (" " if len(words) > 1 else "") + f'"{words[-1]}"*'
 
 
-def _retry_busy(step: Callable[[], None], deadline_s: float = 30.0) -> None:
+def retry_busy(step: Callable[[], None], deadline_s: float = 30.0) -> None:
     """Run ``step``, retrying while another process holds the lock. Switching a new database to
     WAL can report "database is locked" without waiting for the busy timeout (SQLite takes an
     exclusive lock for it and skips the busy handler), so two programs opening a fresh history

@@ -11,7 +11,7 @@ from models.atomic import atomic_open
 from models.errors import AssistantError
 
 if TYPE_CHECKING:
-    from assistant.history import Conversation, History, MessageRecord
+    from assistant.history.store import Conversation, History, MessageRecord
 
 FORMATS = (".md", ".json")
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}

@@ -3,13 +3,12 @@
 Replies stream as they come; every turn is saved in the history (a ChatSession does that). Enter
 sends, Alt+Enter (or Esc Enter) adds a line, Up/Down recall earlier input (a history file in the
 data dir), Ctrl+C stops the reply and not the program, Ctrl+D quits. Slash commands (with
-completion) are in repl_commands.
+completion) are in commands.py, their handlers in slash.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import sys
@@ -18,12 +17,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant.engine.base import ChatEngine, Chunk, GenerationParams
-from assistant.history import Conversation, History
-from assistant.repl_commands import SlashCompleter, parse, unknown_hint
-from assistant.repl_slash import SlashCommands
-from assistant.session import PARAM_SPECS, ChatSession
-from models.errors import AssistantError, ModelNotFound
+from assistant.engine.base import ChatEngine, Chunk
+from assistant.history.store import History
+from assistant.repl.commands import SlashCompleter, parse, unknown_hint
+from assistant.repl.slash import SlashCommands
+from assistant.session.chat import PARAM_SPECS, ChatSession
+from assistant.session.config import ChatOptions
+from models.errors import AssistantError
 from models.paths import data_dir, ensure_dir
 
 INPUT_HISTORY = "repl_history"
@@ -189,48 +189,30 @@ class Repl(SlashCommands):
             raise SystemExit(128 + exit_signals[0])
 
 
-def real_loader(flags: dict[str, Any]) -> Loader:
+def real_loader(opts: ChatOptions) -> Loader:
     def load(name: str | None) -> tuple[ChatEngine, Any]:
-        from assistant.options import session_config
-        from assistant.runtime import start_engine
+        from assistant.session.config import session_config
+        from assistant.session.start import start_engine
 
-        cfg = session_config({**flags, "model": name})
+        cfg = session_config(opts.with_model(name))
         return start_engine(cfg), cfg
 
     return load
 
 
-def _start(history: History, flags: dict[str, Any], conversation_id: int | None, continue_: bool,
-           loader: Loader) -> tuple[Conversation | None, ChatEngine, Any, str | None]:
-    """The conversation to continue (if any), and the engine: the flag's model, else the
-    conversation's, else the default (with a note when the conversation's model is gone)."""
-    conv = None
-    if conversation_id is not None:
-        conv = history.get_conversation(conversation_id)
-    elif continue_:
-        conv = history.last_conversation()
-        if conv is None:
-            raise AssistantError("There is no saved conversation to continue; start one with `assistant chat --plain`.")
-    model = flags.get("model") or (conv.model if conv else None)
-    try:
-        engine, cfg = loader(model)
-        return conv, engine, cfg, None
-    except ModelNotFound:
-        if flags.get("model") or model is None:
-            raise
-    engine, cfg = loader(None)
-    return conv, engine, cfg, f"{model} is no longer installed; continuing with {cfg.model.name}"
+def run_repl(opts: ChatOptions, *, conversation_id: int | None = None, continue_: bool = False,
+             loader: Loader | None = None, exists: Callable[[str], bool] | None = None,
+             out: TextIO | None = None, input: Any = None, output: Any = None) -> None:
+    """``exists`` says whether a model name still loads (default: it resolves in the store)."""
+    from assistant.session.resume import find_conversation, model_exists, reopen, resume
 
-
-def run_repl(flags: dict[str, Any], *, conversation_id: int | None = None, continue_: bool = False,
-             loader: Loader | None = None, out: TextIO | None = None, input: Any = None, output: Any = None) -> None:
     history = History()
-    loader = loader or real_loader(flags)
+    loader = loader or real_loader(opts)
     try:
-        conv, engine, cfg, note = _start(history, flags, conversation_id, continue_, loader)
-        explicit = {k for k in GenerationParams.SAMPLING_KEYS if flags.get(k) is not None}
-        if flags.get("system") is not None:
-            explicit.add("system")
+        conv = find_conversation(history, conversation_id, continue_, start_hint="`assistant chat --plain`")
+        plan = resume(opts, conv, exists or model_exists)
+        engine, cfg = loader(plan.options.model)
+        explicit = set(opts.explicit())
         session = ChatSession(engine, history, model=cfg.model.name, params=cfg.params, system=cfg.system)
         repl = Repl(session, loader, out=out, explicit=explicit, input=input, output=output)
         try:
@@ -238,14 +220,11 @@ def run_repl(flags: dict[str, Any], *, conversation_id: int | None = None, conti
             if info is not None:
                 repl.notice(f"{info.name} · {info.backend} · {info.context_length}-token context · "
                             "/help for commands, Ctrl+D quits")
+            note = plan.note(cfg.model.name)
             if note:
                 repl.notice(note)
             if conv is not None:
-                session.open(conv.id)
-                chosen = {k: flags[k] for k in explicit if k != "system"}
-                session.set_params(dataclasses.replace(session.params, **chosen))
-                if "system" in explicit:
-                    session.set_system(flags["system"])
+                reopen(session, conv.id, opts)
                 repl.show_thread()
             repl.run()
         finally:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.engine.base import ChatEngine, Chunk, GenerationParams
-from assistant.history import MessageRecord
-from assistant.repl_commands import help_text
-from assistant.session import ChatSession, parse_param
+from assistant.history.store import MessageRecord
+from assistant.repl.commands import help_text
+from assistant.session.chat import ChatSession, parse_param
 from models.errors import AssistantError
 
 
@@ -108,8 +108,10 @@ class SlashCommands:
             raise AssistantError("Usage: /export FILE.md or /export FILE.json.")
         if self.session.conversation is None:
             raise AssistantError("There is nothing to export yet; send a message first.")
+        from assistant.history.export import write_export
+
         path = Path(arg).expanduser()
-        self.session.history.export(self.session.conversation.id, path, self.session.leaf_id)
+        write_export(self.session.history, self.session.conversation.id, path, self.session.leaf_id)
         self.notice(f"wrote {path}")
 
     def show_thread(self, last: int = 4) -> None:

@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.history_schema import MIGRATIONS, SCHEMA_VERSION, _retry_busy, _statements, fts_query
+from assistant.history.schema import MIGRATIONS, SCHEMA_VERSION, fts_query, retry_busy, statements
 from models.errors import AssistantError
 from models.paths import data_dir, ensure_dir
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Conversation", "History", "MessageRecord", "SearchHit", "_statements",
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Conversation", "History", "MessageRecord", "SearchHit", "statements",
            "fts_query"]
 
 HISTORY_FILE = "history.sqlite3"
@@ -100,8 +100,8 @@ class History:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
-            _retry_busy(self._set_wal)
-            _retry_busy(self._migrate)
+            retry_busy(self._set_wal)
+            retry_busy(self._migrate)
         except sqlite3.DatabaseError as exc:
             raise AssistantError(
                 f"Cannot open the history database {self.path} ({exc}); move it aside to start a new history."
@@ -146,7 +146,7 @@ class History:
         with self._write() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
             for step in range(version, SCHEMA_VERSION):
-                for statement in _statements(MIGRATIONS[step]):
+                for statement in statements(MIGRATIONS[step]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {step + 1}")
 
@@ -320,8 +320,3 @@ class History:
             except sqlite3.OperationalError as exc:
                 raise AssistantError(f"Cannot search for {text!r} ({exc}); try plain words.") from exc
         return [SearchHit(r[0], r[1], r[2], r[3]) for r in rows]
-
-    def export(self, conv_id: int, path: Path, leaf_id: int | None = None) -> None:
-        from assistant.history_export import write_export
-
-        write_export(self, conv_id, path, leaf_id)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from assistant.engine.base import ModelInfo
-from assistant.options import SessionConfig
+from assistant.session.config import SessionConfig
 from models.paths import ensure_dir, log_dir
 
 LOG_NAME = "llama.log"

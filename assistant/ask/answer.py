@@ -8,7 +8,7 @@ from assistant.engine.base import Chunk, Message
 from models.errors import AssistantError
 
 if TYPE_CHECKING:
-    from assistant.options import SessionConfig
+    from assistant.session.config import ChatOptions, SessionConfig
 
 
 # More text than any model's context holds (1M tokens of a few characters); what is read stops here.
@@ -35,11 +35,11 @@ def build_prompt(prompt: str, stdin: IO[str] | None) -> str:
     return text
 
 
-def run_ask(text: str, flags: dict[str, Any], *, stream: bool, out: IO[str]) -> dict[str, Any]:
-    from assistant.options import session_config
-    from assistant.runtime import start_engine
+def run_ask(text: str, opts: ChatOptions, *, stream: bool, out: IO[str]) -> dict[str, Any]:
+    from assistant.session.config import session_config
+    from assistant.session.start import start_engine
 
-    cfg = session_config(flags)
+    cfg = session_config(opts)
     engine = start_engine(cfg)
     messages = ([Message("system", cfg.system)] if cfg.system else []) + [Message("user", text)]
     parts: list[str] = []

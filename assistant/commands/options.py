@@ -1,14 +1,16 @@
-"""Flags shared by ``ask``, ``chat`` and friends, and the one rule for merging them with defaults:
-the CLI flag wins, then the model's manifest defaults, then ours."""
+"""Flags shared by ``ask``, ``chat``, ``serve`` and ``eval``, and the one place that turns click's
+keyword arguments into the typed :class:`~assistant.session.config.ChatOptions` passed below the
+command layer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+
+from assistant.session.config import ChatOptions
 
 F = Callable[..., Any]
 
@@ -46,46 +48,6 @@ def sampling_options(f: F) -> F:
     return f
 
 
-@dataclass
-class SessionConfig:
-    model: Any  # ResolvedModel
-    load: Any  # LoadOptions
-    params: Any  # GenerationParams
-    system: str | None
-
-
-def read_template_file(path: Path | None) -> str | None:
-    from models.errors import AssistantError
-
-    if path is None:
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AssistantError(f"Cannot read the chat template {path} ({exc}); pass a readable Jinja file.") from exc
-    if not text.strip():
-        raise AssistantError(f"The chat template {path} is empty; pass a Jinja chat template.")
-    return text
-
-
-def session_config(kw: dict[str, Any]) -> SessionConfig:
-    """Build load options and sampling params from the flags, the model's manifest defaults, and ours."""
-    from assistant.engine.base import GenerationParams, LoadOptions
-    from models.resolve import resolve
-
-    resolved = resolve(kw.get("model"))
-    defaults = resolved.manifest.defaults.as_dict() if resolved.manifest else {}
-    system = kw.get("system") if kw.get("system") is not None else defaults.pop("system", None)
-    defaults.pop("system", None)
-    params = GenerationParams().with_overrides(**defaults)
-    params = params.with_overrides(**{k: kw.get(k) for k in GenerationParams.SAMPLING_KEYS if k in kw})
-    params.ignore_eos = bool(kw.get("ignore_eos"))
-    load = LoadOptions(
-        n_ctx=kw.get("ctx_size"),
-        n_threads=kw.get("threads"),
-        n_gpu_layers=kw.get("gpu_layers"),
-        chat_template=read_template_file(kw.get("chat_template_file")),
-        force=bool(kw.get("force")),
-        verbose=bool(kw.get("verbose")),
-    )
-    return SessionConfig(resolved, load, params, system)
+def chat_options(kw: dict[str, Any]) -> ChatOptions:
+    """The typed options of a command that took ``model_options`` (and maybe ``sampling_options``)."""
+    return ChatOptions(**{name: kw[name] for name in ChatOptions.field_names() if name in kw})

@@ -10,7 +10,7 @@ from collections.abc import Generator
 from typing import Any
 
 from assistant.engine.base import ChatEngine, Chunk, GenerationParams, Message
-from assistant.history import Conversation, History, MessageRecord
+from assistant.history.store import Conversation, History, MessageRecord
 from models.errors import AssistantError
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a growing reply
