@@ -8,7 +8,7 @@ from typing import Any
 
 import gguf
 
-from convert.vocab import _LOOKS_SPECIAL, T, Vocab, _json
+from convert.vocab_types import LOOKS_SPECIAL, T, Vocab, read_tokenizer_json
 
 # End-of-turn tokens of the common chat templates (used when the template names one of them).
 EOT_CANDIDATES = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>")
@@ -26,7 +26,7 @@ def chat_template(folder: Path, tc: dict[str, Any]) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    extra = _json(folder / "chat_template.json").get("chat_template")
+    extra = read_tokenizer_json(folder / "chat_template.json").get("chat_template")
     return extra if isinstance(extra, str) else None
 
 
@@ -39,7 +39,7 @@ def set_specials(v: Vocab, folder: Path, tj: dict[str, Any], tc: dict[str, Any],
         content = entry.get("content") if isinstance(entry, dict) else entry
         if isinstance(content, str) and content in index:
             ids[kind] = index[content]  # the tokenizer's own choice wins over config.json
-    gen = _json(folder / "generation_config.json")
+    gen = read_tokenizer_json(folder / "generation_config.json")
     gen_eos = gen.get("eos_token_id")
     gen_eos_ids = [gen_eos] if isinstance(gen_eos, int) else [i for i in (gen_eos or []) if isinstance(i, int)]
     if "eos" not in ids and gen_eos_ids:
@@ -52,7 +52,7 @@ def set_specials(v: Vocab, folder: Path, tj: dict[str, Any], tc: dict[str, Any],
         ids["eot"] = eot
     for kind in ("bos", "eos", "eot", "pad"):
         tid = ids.get(kind)
-        if tid is not None and v.types[tid] in (T.NORMAL, T.USER_DEFINED) and _LOOKS_SPECIAL.match(v.tokens[tid]):
+        if tid is not None and v.types[tid] in (T.NORMAL, T.USER_DEFINED) and LOOKS_SPECIAL.match(v.tokens[tid]):
             v.types[tid] = T.CONTROL
     v.special_ids = ids
     v.add_bos, v.add_eos = _adds_specials(folder, tj, tc, ids, sv)

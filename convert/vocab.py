@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,57 +21,9 @@ import gguf
 from convert import checks
 from convert.errors import ConvertError
 from convert.pretokenizer import derive
+from convert.vocab_types import LOOKS_SPECIAL, T, Vocab, read_tokenizer_json
 
-T = gguf.TokenType
 _BYTE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
-_LOOKS_SPECIAL = re.compile(r"^<[|｜]?[^<>\s]+[|｜]?>$")
-
-
-@dataclass
-class Vocab:
-    model: str  # tokenizer.ggml.model
-    tokens: list[str]
-    types: list[int]
-    scores: list[float] | None = None
-    merges: list[str] = field(default_factory=list)
-    pre: str | None = None
-    special_ids: dict[str, int] = field(default_factory=dict)
-    add_bos: bool = False
-    add_eos: bool = False
-    add_space_prefix: bool | None = None
-    chat_template: str | None = None
-    n_real: int = 0  # tokens the tokenizer defines (before padding to the embedding size)
-
-    def token(self, kind: str) -> str | None:
-        tid = self.special_ids.get(kind)
-        return self.tokens[tid] if tid is not None and 0 <= tid < len(self.tokens) else None
-
-    def write(self, w: gguf.GGUFWriter) -> None:
-        w.add_tokenizer_model(self.model)
-        if self.pre is not None:
-            w.add_tokenizer_pre(self.pre)
-        w.add_token_list(self.tokens)
-        if self.scores is not None:
-            w.add_token_scores(self.scores)
-        w.add_token_types(self.types)
-        if self.merges:
-            w.add_token_merges(self.merges)
-        for kind, tid in self.special_ids.items():
-            getattr(w, f"add_{kind}_token_id")(tid)
-        w.add_add_bos_token(self.add_bos)
-        if self.add_eos:  # llama.cpp's default is false for BPE and SentencePiece alike
-            w.add_add_eos_token(True)
-        if self.add_space_prefix is not None:
-            w.add_add_space_prefix(self.add_space_prefix)
-        if self.chat_template:
-            w.add_chat_template(self.chat_template)
-
-
-def _json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    data = checks.read_json(path, "tokenizer")  # size-capped before it is read
-    return data if isinstance(data, dict) else {}
 
 
 def _is_byte_level(tj: dict[str, Any]) -> bool:
@@ -81,8 +32,8 @@ def _is_byte_level(tj: dict[str, Any]) -> bool:
 
 
 def load_vocab(folder: Path, n_vocab: int | None, *, template_override: str | None = None) -> Vocab:
-    tj = _json(folder / "tokenizer.json")
-    tc = _json(folder / "tokenizer_config.json")
+    tj = read_tokenizer_json(folder / "tokenizer.json")
+    tc = read_tokenizer_json(folder / "tokenizer_config.json")
     model = (tj.get("model") or {}) if tj else {}
     if tj and model.get("type") == "BPE" and _is_byte_level(tj):
         vocab = _bpe(folder, tj, tc, n_vocab)
@@ -120,7 +71,7 @@ def _check_ids(ids: list[int], folder: Path) -> None:
 
 
 def _added_type(content: str, special: bool) -> int:
-    return T.CONTROL if special or _LOOKS_SPECIAL.match(content) else T.USER_DEFINED
+    return T.CONTROL if special or LOOKS_SPECIAL.match(content) else T.USER_DEFINED
 
 
 def _pad(tokens: list[str | None], types: list[int], n_vocab: int | None, where: Path) -> tuple[list[str], list[int]]:
