@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from convert.verify.texts import HELD_OUT, build
+from models.llama_open import open_llama
 
 NMSE_MAX = 1e-3
 TOP1_MIN = 0.98
@@ -26,13 +26,8 @@ PROMPTS = (
 
 
 def llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 1024) -> Any:
-    import llama_cpp
-
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-    return llama_cpp.Llama(
-        model_path=str(path), vocab_only=vocab_only, n_ctx=n_ctx, n_batch=n_ctx, logits_all=not vocab_only,
-        n_threads=None, verbose=False,
-    )
+    return open_llama(path, n_ctx=n_ctx, n_batch=n_ctx, vocab_only=vocab_only, logits_all=not vocab_only,
+                      flash_attn=False, purpose="verify")
 
 
 def tokenization(gguf_path: Path, hf_tok: Any, special_tokens: list[str]) -> dict[str, Any]:
