@@ -14,9 +14,9 @@ import numpy as np
 
 from convert.arch import Architecture, PlannedTensor
 from convert.errors import ConvertError
-from convert.progress import bar
 from convert.safetensors_lazy import LazyTensors, to_float32
-from convert.vocab import Vocab
+from convert.vocab_types import Vocab
+from models.progress import bar
 
 Q = gguf.GGMLQuantizationType
 OUTTYPES: dict[str, tuple[Q, gguf.LlamaFileType]] = {

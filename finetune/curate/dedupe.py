@@ -10,7 +10,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune.curate.pool import Row, normalise, progress, words
+from finetune.curate.pool import Row, normalise, words
+from models.progress import progress
 
 THRESHOLD = 0.7  # Jaccard similarity of the prompts' shingle sets (LSH finds candidates, the sets decide)
 SHINGLE = 1  # words per shingle

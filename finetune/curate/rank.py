@@ -11,7 +11,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from finetune.curate.pool import Row, progress
+from finetune.curate.pool import Row
+from models.progress import progress
 
 METHODS = ("longest", "quality", "diverse", "random")
 
