@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> Any:
     except AssistantError as exc:
         if debug:
             traceback.print_exc()
+        for line in exc.details:  # e.g. every bad row of a data file (FinetuneError)
+            click.echo(line, err=True)
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
