@@ -1,5 +1,6 @@
-"""The base model: a GGUF file (dequantized into torch by transformers), an HF checkpoint folder,
-or a Hub id (online only). Cheap checks come first; weights load last.
+"""The base model: a store name (resolved to its GGUF by :func:`locate_base`), a GGUF file
+(dequantized into torch by transformers), an HF checkpoint folder, or a Hub id (online only). Cheap
+checks come first; weights load last.
 
 A GGUF is dequantized once into an HF folder in ``cache_dir`` (keyed by the file's sha256) because
 transformers' GGUF loader takes about a minute even for a 270M model and the model it returns
@@ -8,7 +9,6 @@ refuses ``save_pretrained``: its weights are copied into a model made ``from_con
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.errors import FinetuneError
+from models.hashing import sha256_file
 
 
 @dataclass
@@ -26,6 +27,17 @@ class BaseSpec:
     kind: str  # gguf, hf or hub
     location: str  # the GGUF file, the folder, or the Hub id
     sha256: str | None = None  # of the GGUF file
+
+
+def locate_base(value: str | None) -> str | None:
+    """A store or bundled name becomes its GGUF path; files, folders and Hub ids pass through (None)."""
+    if not value or Path(value).expanduser().exists():
+        return None
+    if "/" in value and not value.startswith(("/", ".", "~")) and not value.endswith(".gguf"):
+        return None  # a Hub id
+    from models.resolve import resolve
+
+    return str(resolve(value).path)
 
 
 def describe(given: str, location: str | None = None) -> BaseSpec:
@@ -55,14 +67,6 @@ def describe(given: str, location: str | None = None) -> BaseSpec:
     )
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(16 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def local_folder(spec: BaseSpec, cache_dir: Path | None, say: Callable[[str], None] = print) -> Path:
     """An HF folder for the base: as given, downloaded, or dequantized from the GGUF (cached)."""
     if spec.kind == "hf":
@@ -72,7 +76,7 @@ def local_folder(spec: BaseSpec, cache_dir: Path | None, say: Callable[[str], No
 
         return Path(download_model(spec.location))
     gguf = Path(spec.location)
-    spec.sha256 = spec.sha256 or _sha256(gguf)
+    spec.sha256 = spec.sha256 or sha256_file(gguf)
     cache = cache_dir or Path(tempfile.gettempdir()) / "finetune-cache"
     target = cache / f"dequantized-{spec.sha256[:16]}"
     if (target / "config.json").is_file():

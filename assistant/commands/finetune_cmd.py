@@ -1,6 +1,6 @@
 """``assistant finetune``: the LIMA recipe on a base model from the store, a file, a folder or the Hub.
 
-Resolves store names (``gemma3-270m``) to their GGUF with :mod:`models.resolve`, then hands over to
+Resolves store names (``gemma3-270m``) to their GGUF with :func:`finetune.base.locate_base`, then hands over to
 :mod:`finetune` (imported inside the function: torch stays out of ``assistant --help``).
 ``--nproc N`` relaunches the same run under torchrun with N processes.
 """
@@ -8,23 +8,11 @@ Resolves store names (``gemma3-270m``) to their GGUF with :mod:`models.resolve`,
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 from finetune.cli import EPILOG, finetune_options
-
-
-def _locate_base(value: str | None) -> str | None:
-    """A store or bundled name becomes its GGUF path; files, folders and Hub ids pass through."""
-    if not value or Path(value).expanduser().exists():
-        return None
-    if "/" in value and not value.startswith(("/", ".", "~")) and not value.endswith(".gguf"):
-        return None  # a Hub id
-    from models.resolve import resolve
-
-    return str(resolve(value).path)
 
 
 @click.command("finetune", epilog=EPILOG)
@@ -38,8 +26,8 @@ def finetune(nproc: int, **kwargs: Any) -> None:
     training is saved with the tokenizer so the converted model stops where it learned to.
     Any config key can follow as KEY=VALUE (see --help-config).
     """
+    from finetune.base import locate_base
     from finetune.cli import print_config_keys, run_args, to_argv
-    from finetune.errors import FinetuneError
     from models.errors import AssistantError
     from models.paths import ensure_dir, shared_cache_dir
 
@@ -47,7 +35,7 @@ def finetune(nproc: int, **kwargs: Any) -> None:
         print_config_keys()
         return
     cache = ensure_dir(shared_cache_dir() / "finetune")
-    args = run_args(kwargs, base_location=_locate_base(kwargs.get("base")), cache_dir=cache)
+    args = run_args(kwargs, base_location=locate_base(kwargs.get("base")), cache_dir=cache)
     if nproc > 1:
         import subprocess
 
@@ -59,9 +47,4 @@ def finetune(nproc: int, **kwargs: Any) -> None:
         return
     from finetune.run import run
 
-    try:
-        run(args, say=click.echo)
-    except FinetuneError as exc:
-        for line in exc.details:
-            click.echo(line, err=True)
-        raise AssistantError(exc.message, exit_code=exc.exit_code) from exc
+    run(args, say=click.echo)  # a FinetuneError is an AssistantError: the CLI prints its details and sentence

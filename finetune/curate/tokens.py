@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.curate.pool import Row, progress
+from finetune.curate.pool import Row
 from finetune.errors import FinetuneError
+from models.progress import progress
 
 
 @dataclass
@@ -64,7 +65,7 @@ def fit_rows(base: Base, rows: list[Row], max_length: int) -> dict[int, Fit]:
 
 def resolve_base(value: str) -> tuple[str | None, Path]:
     """(base_location, cache dir) as ``assistant finetune`` resolves a store name."""
-    from assistant.commands.finetune_cmd import _locate_base
+    from finetune.base import locate_base
     from models.paths import ensure_dir, shared_cache_dir
 
-    return _locate_base(value), ensure_dir(shared_cache_dir() / "finetune")
+    return locate_base(value), ensure_dir(shared_cache_dir() / "finetune")
