@@ -42,7 +42,7 @@ def finetune_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_args(kwargs: dict[str, Any], base_location: str | None = None, cache_dir: Path | None = None) -> Any:
-    from finetune.run import RunArgs
+    from finetune.prepared import RunArgs
 
     return RunArgs(
         base=kwargs.get("base"), base_location=base_location, data=kwargs.get("data"), out=kwargs.get("out"),

@@ -34,7 +34,7 @@ from finetune.evaluate import generate, write
 from finetune.metrics import MetricsLog
 from finetune.modeling import LabelledLoss, add_residual_dropout, decoder_layers, init_new_token_rows
 from finetune.optim import build_optimizer, build_scheduler
-from finetune.run import Prepared, total_steps
+from finetune.prepared import Prepared, total_steps
 from finetune.state import load_state, rng_state, save_state, set_rng_state
 
 

@@ -75,7 +75,7 @@ def test_torchrun_form_shares_the_options(flag: str) -> None:
 def test_nproc_relaunch_passes_every_argument_through() -> None:
     """`assistant finetune --nproc N` rebuilds its arguments for `torchrun -m finetune`."""
     from finetune.cli import main, run_args, to_argv
-    from finetune.run import RunArgs
+    from finetune.prepared import RunArgs
 
     args = RunArgs(base="gemma3-270m", base_location="/cache/gemma.gguf", data="GAIR/lima", out=Path("runs/x"),
                    config_file=Path("r.toml"), overrides=["epochs=3", "lr=2e-5"], dialogues=False,

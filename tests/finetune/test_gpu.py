@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from finetune.run import RunArgs, run
+from finetune.prepared import RunArgs
+from finetune.run import run
 
 from .conftest import read_metrics
 

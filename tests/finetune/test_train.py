@@ -11,7 +11,8 @@ import torch
 
 from finetune.config import FinetuneConfig
 from finetune.errors import FinetuneError
-from finetune.run import RunArgs, run
+from finetune.prepared import RunArgs
+from finetune.run import run
 
 from .conftest import CONVERSATIONS, read_metrics, write_jsonl
 
