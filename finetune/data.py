@@ -66,7 +66,7 @@ class Dataset:
         return Dataset(kept, self.origin, self.sha256, self.rows, dict(self.formats))
 
 
-def _turns_from_row(row: Any) -> tuple[str, list[Turn]]:
+def turns_from_row(row: Any) -> tuple[str, list[Turn]]:
     """(format name, turns) or raise ValueError naming what is wrong with the row."""
     if not isinstance(row, dict):
         raise ValueError("is not a JSON object")
@@ -231,7 +231,7 @@ def load_dataset(source: str, *, dialogues: bool = True, split: str = "train") -
     formats: dict[str, int] = {}
     for number, row in rows:
         try:
-            fmt, turns = _turns_from_row(row)
+            fmt, turns = turns_from_row(row)
         except ValueError as exc:
             bad.append(f"{label} {number}: {exc}")
             continue

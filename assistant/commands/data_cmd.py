@@ -5,6 +5,7 @@ functions) loads when a subcommand runs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,24 @@ def data() -> None:
     """Curate training data: inspect a pool, then select a clean, fitting, diverse set for finetune."""
 
 
-def _fail(exc: Any) -> None:
-    from models.errors import AssistantError
+def open_judge(model: str, ctx_size: int | None = None,
+               threads: int | None = None) -> tuple[Callable[[list[tuple[str, str]], int], str], str, Callable[[], None]]:
+    """The judge of ``--by quality``: (generate, judge id, close) for a local GGUF through the chat
+    engine, greedy (:data:`finetune.curate.judge.OpenJudge`; finetune never imports the engine)."""
+    from assistant.engine.base import GenerationParams, Message, collect
+    from assistant.eval.cli_impl import start_llama
+    from assistant.session.config import ChatOptions
 
-    for line in exc.details:
-        click.echo(line, err=True)
-    raise AssistantError(exc.message, exit_code=exc.exit_code) from exc
+    engine, resolved = start_llama(ChatOptions(model=model, ctx_size=ctx_size or 4096, threads=threads))
+    judge_id = f"{resolved.name}:{Path(resolved.path).stat().st_size}"
+
+    def generate(messages: list[tuple[str, str]], max_tokens: int) -> str:
+        params = GenerationParams(temperature=0.0, top_k=0, min_p=0.0, top_p=1.0, repeat_penalty=1.0,
+                                  max_tokens=max_tokens)
+        text, _ = collect(engine.stream([Message(role, content) for role, content in messages], params))
+        return text
+
+    return generate, judge_id, engine.close
 
 
 def _base(value: str | None) -> Any:
@@ -53,7 +66,6 @@ def inspect(path: str, base: str | None, max_length: int, out: Path | None, near
     """Rows, formats, sources, dialogues, short replies, rows finetune would refuse, duplicates and
     (with --base) lengths: a report folder with report.md and lengths.png."""
     from finetune.curate.inspect import run_inspect, summary_text
-    from finetune.errors import FinetuneError
     from models.errors import AssistantError
     from models.paths import data_dir
 
@@ -63,11 +75,7 @@ def inspect(path: str, base: str | None, max_length: int, out: Path | None, near
         raise AssistantError(f"--near-threshold must be over 0 and at most 1, not {near_threshold}.")
     name = Path(path).stem if Path(path).expanduser().exists() else path.replace("/", "-")
     folder = (out or data_dir() / "data" / f"inspect-{name}").expanduser()
-    try:
-        info = run_inspect(path, folder, _base(base), max_length, threshold=near_threshold)
-    except FinetuneError as exc:
-        _fail(exc)
-        return
+    info = run_inspect(path, folder, _base(base), max_length, threshold=near_threshold)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=1))
         return
@@ -104,19 +112,14 @@ def select(path: str, out: Path, fmt: str, no_dedupe: bool, judge_cache: Path | 
     Writes OUT atomically with a report and a per-row selection record for finetune's provenance."""
     from finetune.curate.filters import Filters
     from finetune.curate.select import SelectConfig, run_select, write_selection
-    from finetune.errors import FinetuneError
     from models.paths import cache_dir
 
     filters = Filters(kw.pop("min_reply_chars"), kw.pop("max_reply_chars"), kw.pop("no_references"), kw.pop("no_html"))
     cache = judge_cache or cache_dir() / "data" / "judge-scores.jsonl"
     cfg = SelectConfig(format=fmt, dedupe=not no_dedupe, filters=filters, judge_cache=str(cache), **kw)
-    try:
-        cfg.check()
-        sel = run_select(path, cfg, say=lambda m: click.echo(m, err=True))
-        files = write_selection(sel, out)
-    except FinetuneError as exc:
-        _fail(exc)
-        return
+    cfg.check()
+    sel = run_select(path, cfg, open_judge=open_judge, say=lambda m: click.echo(m, err=True))
+    files = write_selection(sel, out)
     c = sel.counts
     steps = ", ".join(f"{k.removeprefix('dropped_').replace('_', ' ')} {v}" for k, v in c.items()
                       if k.startswith("dropped_"))

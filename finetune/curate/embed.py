@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from finetune.curate.pool import Row, progress, words
+from finetune.curate.pool import Row, words
+from models.progress import progress
 
 TEXT_CHARS = 4000
 
@@ -48,13 +49,13 @@ def tfidf(rows: list[Row]) -> Any:
 def gguf_embeddings(model: str, rows: list[Row], n_ctx: int = 512, threads: int | None = None) -> Any:
     """An (n, d) array of L2-normalised embeddings (mean-pooled when the model gives one per token)."""
     import numpy as np
-    from llama_cpp import Llama
 
+    from models.llama_open import open_llama
     from models.resolve import resolve
 
     path = resolve(model).path
-    llm = Llama(model_path=str(path), embedding=True, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
-                n_threads=threads, verbose=False)
+    llm = open_llama(path, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=threads, embedding=True,
+                     flash_attn=False, purpose="embed")
     try:
         out = []
         for row in progress(rows, f"embed ({path.name})", len(rows)):

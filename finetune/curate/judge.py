@@ -1,6 +1,7 @@
-"""Quality by a local judge (AlpaGasus-style): a GGUF model through the chat engine scores each
-reply 1-5 against a stated rubric, greedily; scores are cached per row in a JSONL file so a rerun
-costs nothing. The scorer is a plain function so tests inject a scripted one."""
+"""Quality by a local judge (AlpaGasus-style): a chat model scores each reply 1-5 against a stated
+rubric, greedily; scores are cached per row in a JSONL file so a rerun costs nothing. The model comes
+from the caller as a plain function (:data:`Generate`: ``assistant data`` passes a GGUF through its
+chat engine), so this package needs no engine of its own and tests inject a scripted one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from finetune.curate.pool import Row, progress
+from finetune.curate.pool import Row
+from models.progress import progress
 
 RUBRIC_VERSION = 1
 RUBRIC = """You rate replies of an AI assistant as examples for training a helpful assistant. Read the \
@@ -25,7 +27,15 @@ Do not reward length for its own sake. Answer with one digit only: 1, 2, 3, 4 or
 PROMPT_CHARS = 2000  # longer requests and replies are cut for the judge (noted in its prompt)
 REPLY_CHARS = 6000
 
+ANSWER_TOKENS = 4  # the judge answers with one digit
+
 Scorer = Callable[[str, str], str]  # (request, reply) -> the judge's raw answer
+Generate = Callable[[list[tuple[str, str]], int], str]
+"""(role, text) messages and a token limit -> the model's greedy reply: all the judge needs of a chat
+model. ``assistant data`` builds it over its chat engine; tests script one."""
+OpenJudge = Callable[[str], tuple[Generate, str, Callable[[], None]]]
+"""A judge model's name -> (generate, judge id, close): how :func:`finetune.curate.select.run_select`
+opens the judge of ``--by quality`` once the cheaper steps have run."""
 _SCORE = re.compile(r"^[\s*\"'`(\[]*(?:(?:score|rating)\s*[:=\-]?\s*)?([1-5])(?![0-9.,]\d)", re.IGNORECASE)
 
 
@@ -88,18 +98,16 @@ def score_rows(rows: list[Row], scorer: Scorer, judge_id: str, cache: ScoreCache
     return out
 
 
-def llama_scorer(model: str, ctx_size: int | None = None, threads: int | None = None) -> tuple[Scorer, str, Callable[[], None]]:
-    """(scorer, judge id, close) for a local GGUF through the chat engine, greedy."""
-    from assistant.engine.base import GenerationParams, Message, collect
-    from assistant.eval.cli_impl import start_llama
+def judge_messages(request: str, reply: str) -> list[tuple[str, str]]:
+    """The judge's conversation for one row: the rubric as system prompt, the row as the user turn."""
+    user = f"[Request]\n{request or '(none)'}\n\n[Reply]\n{reply}\n\nScore the reply from 1 to 5. Answer with one digit."
+    return [("system", RUBRIC), ("user", user)]
 
-    engine, resolved = start_llama(model, {"ctx_size": ctx_size or 4096, "threads": threads})
-    params = GenerationParams(temperature=0.0, top_k=0, min_p=0.0, top_p=1.0, repeat_penalty=1.0, max_tokens=4)
-    judge_id = f"{resolved.name}:{Path(resolved.path).stat().st_size}"
+
+def scorer_for(generate: Generate) -> Scorer:
+    """A scorer that asks ``generate`` for a greedy reply of at most :data:`ANSWER_TOKENS` tokens."""
 
     def scorer(request: str, reply: str) -> str:
-        user = f"[Request]\n{request or '(none)'}\n\n[Reply]\n{reply}\n\nScore the reply from 1 to 5. Answer with one digit."
-        text, _ = collect(engine.stream([Message("system", RUBRIC), Message("user", user)], params))
-        return text
+        return generate(judge_messages(request, reply), ANSWER_TOKENS)
 
-    return scorer, judge_id, engine.close
+    return scorer

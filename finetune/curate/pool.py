@@ -6,26 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import unicodedata
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from finetune.data import Example, _turns_from_row, check_turns, parse_rows
+from finetune.data import Example, check_turns, parse_rows, turns_from_row
 from finetune.errors import FinetuneError
 from models.names import looks_like_hub_id
+from models.progress import progress
 
-T = TypeVar("T")
 SHORT_REPLY = 20  # characters: a reply shorter than this is "very short" in the inspect report
-
-
-def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
-    """A tqdm bar on stderr for one pass over the rows (hidden when stderr is not a terminal)."""
-    from tqdm import tqdm
-
-    yield from tqdm(items, desc=desc, total=total, unit="row", file=sys.stderr, disable=None, leave=False)
 
 
 @dataclass
@@ -105,6 +96,20 @@ class Pool:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def line_ranges(lines: list[int], limit: int = 0) -> str:
+    """1-3, 7, 9-10: a short form of many line numbers."""
+    out: list[str] = []
+    lines = sorted(lines)
+    i = 0
+    while i < len(lines):
+        j = i
+        while j + 1 < len(lines) and lines[j + 1] == lines[j] + 1:
+            j += 1
+        out.append(str(lines[i]) if i == j else f"{lines[i]}-{lines[j]}")
+        i = j + 1
+    return ", ".join(out[:limit] + ["..."]) if limit and len(out) > limit else ", ".join(out)
+
+
 def read_bytes(source: str) -> tuple[bytes, str]:
     path = Path(source).expanduser()
     if path.is_file():
@@ -134,7 +139,7 @@ def load_pool(source: str) -> Pool:
         text = lines[number - 1] if is_lines and number <= len(lines) else json.dumps(data, ensure_ascii=False)
         row = Row(number, text, data)
         try:
-            row.fmt, turns = _turns_from_row(data)
+            row.fmt, turns = turns_from_row(data)
         except ValueError as exc:
             row.error = str(exc)
         else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from finetune.curate.pool import line_ranges
+
 STEPS = ("refused", "exact duplicate", "near duplicate", "over-long", "filter", "dialogue", "ranking")
 LISTED = 2000  # rows listed one per line in the report for each step; the rest by line ranges
 
@@ -14,8 +16,6 @@ def _cell(text: str) -> str:
 
 
 def selection_markdown(sel: Any, out: Path, selection: Path) -> str:
-    from finetune.curate.select import _ranges
-
     cfg = sel.config
     pool = sel.pool
     c = sel.counts
@@ -51,7 +51,7 @@ def selection_markdown(sel: Any, out: Path, selection: Path) -> str:
         dropped = sorted(by_step.get(step, []))
         if not dropped:
             continue
-        lines += [f"## Dropped: {step} ({len(dropped)})", "", f"{pool.label.capitalize()}s {_ranges(dropped)}.", ""]
+        lines += [f"## Dropped: {step} ({len(dropped)})", "", f"{pool.label.capitalize()}s {line_ranges(dropped)}.", ""]
         lines += [f"| {pool.label} | reason | prompt |", "|---:|---|---|"]
         lines += [f"| {line} | {_cell(sel.reasons[line])} | {_cell(rows[line].preview())} |" for line in dropped[:LISTED]]
         if len(dropped) > LISTED:

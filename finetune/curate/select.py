@@ -12,14 +12,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune.curate.dedupe import SHINGLE, THRESHOLD, find_duplicates
 from finetune.curate.filters import Filters
-from finetune.curate.pool import Pool, Row, load_pool, progress
+from finetune.curate.pool import Pool, Row, line_ranges, load_pool
 from finetune.curate.rank import METHODS, by_chance, by_quality, longest, max_min, rank
 from finetune.errors import FinetuneError
 from models.atomic import atomic_open
+from models.progress import progress
+
+if TYPE_CHECKING:
+    from finetune.curate.judge import OpenJudge
 
 DIALOGUES = ("keep", "rank", "drop")
 FORMATS = ("input", "messages")
@@ -91,9 +95,10 @@ def paths_for(out: Path) -> tuple[Path, Path]:
 
 
 def run_select(source: str, cfg: SelectConfig, *, scorer: Any = None, base: Any = None,
-               say: Callable[[str], None] = print) -> Selection:
+               open_judge: OpenJudge | None = None, say: Callable[[str], None] = print) -> Selection:
     """Decide every row. ``scorer`` is a (scorer, judge id, cache) triple and ``base`` a loaded
-    :class:`finetune.curate.tokens.Base`; both are built from the config when not given."""
+    :class:`finetune.curate.tokens.Base`; the base is loaded from the config when not given, and the
+    judge of ``--by quality`` is opened with ``open_judge`` (``assistant data`` passes its chat engine's)."""
     cfg.check()
     pool = load_pool(source)
     reasons: dict[int, str] = {}
@@ -131,7 +136,7 @@ def run_select(source: str, cfg: SelectConfig, *, scorer: Any = None, base: Any 
                 drop(r.line, "over-long", str(fits[r.line].reason))
         cut = [r.line for r in alive if fits[r.line].cut and r.line not in reasons]
         if cut:
-            notes.append(f"{len(cut)} dialogue(s) will be cut at a turn boundary by finetune's fit (lines {_ranges(cut)}).")
+            notes.append(f"{len(cut)} dialogue(s) will be cut at a turn boundary by finetune's fit (lines {line_ranges(cut)}).")
         alive = [r for r in alive if r.line not in reasons]
     if cfg.filters.active:
         for r in progress(alive, "filters", len(alive)):
@@ -145,7 +150,7 @@ def run_select(source: str, cfg: SelectConfig, *, scorer: Any = None, base: Any 
         for r in dialogues:
             drop(r.line, "dialogue", "a dialogue (--dialogues drop)")
     scores: dict[int, dict[str, Any]] = {}
-    chosen, why = _rank(ranked, cfg, scorer, scores)
+    chosen, why = _rank(ranked, cfg, scorer, open_judge, scores)
     for line, text in why.items():
         drop(line, "ranking", text)
     if len(ranked) < cfg.n or len(chosen) < cfg.n:
@@ -159,7 +164,8 @@ def run_select(source: str, cfg: SelectConfig, *, scorer: Any = None, base: Any 
     return Selection(pool, cfg, reasons, stage, kept, counts, notes, scores, tokens)
 
 
-def _rank(rows: list[Row], cfg: SelectConfig, scorer: Any, scores: dict[int, dict[str, Any]]) -> tuple[list[Row], dict[int, str]]:
+def _rank(rows: list[Row], cfg: SelectConfig, scorer: Any, open_judge: OpenJudge | None,
+          scores: dict[int, dict[str, Any]]) -> tuple[list[Row], dict[int, str]]:
     if cfg.by == "longest":
         return rank(rows, cfg.n, longest, cfg.balance)
     if cfg.by == "random":
@@ -169,11 +175,13 @@ def _rank(rows: list[Row], cfg: SelectConfig, scorer: Any, scores: dict[int, dic
 
         close = None
         if scorer is None:
-            from finetune.curate.judge import ScoreCache, llama_scorer
+            from finetune.curate.judge import ScoreCache, scorer_for
 
             assert cfg.judge is not None
-            fn, judge_id, close = llama_scorer(cfg.judge)
-            scorer = (fn, judge_id, ScoreCache(Path(cfg.judge_cache) if cfg.judge_cache else None))
+            if open_judge is None:
+                raise ValueError("run_select needs scorer= or open_judge= for --by quality")
+            generate, judge_id, close = open_judge(cfg.judge)
+            scorer = (scorer_for(generate), judge_id, ScoreCache(Path(cfg.judge_cache) if cfg.judge_cache else None))
         try:
             scores.update(score_rows(rows, *scorer))
         finally:
@@ -186,20 +194,6 @@ def _rank(rows: list[Row], cfg: SelectConfig, scorer: Any, scores: dict[int, dic
     index = {r.line: i for i, r in enumerate(rows)}
     return rank(rows, cfg.n, lambda g, k: max_min(g, k, vectors[[index[r.line] for r in g]], cfg.min_distance),
                 cfg.balance)
-
-
-def _ranges(lines: list[int], limit: int = 0) -> str:
-    """1-3, 7, 9-10: a short form of many line numbers."""
-    out: list[str] = []
-    lines = sorted(lines)
-    i = 0
-    while i < len(lines):
-        j = i
-        while j + 1 < len(lines) and lines[j + 1] == lines[j] + 1:
-            j += 1
-        out.append(str(lines[i]) if i == j else f"{lines[i]}-{lines[j]}")
-        i = j + 1
-    return ", ".join(out[:limit] + ["..."]) if limit and len(out) > limit else ", ".join(out)
 
 
 def write_selection(sel: Selection, out: Path, say: Callable[[str], None] = print) -> dict[str, Path]:

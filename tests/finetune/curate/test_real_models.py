@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from finetune.curate.judge import ScoreCache, llama_scorer
+from assistant.commands.data_cmd import open_judge
 from finetune.curate.select import SelectConfig, run_select
 from tests.finetune.curate.test_select import pool_lines
 
@@ -21,14 +21,11 @@ def pool(tmp_path: Path) -> Path:
 
 
 def test_bundled_judge_scores_and_caches(pool: Path, tmp_path: Path) -> None:
-    scorer, judge_id, close = llama_scorer("smollm2-135m-instruct", ctx_size=2048, threads=1)
-    try:
-        cfg = SelectConfig(n=3, by="quality", judge="smollm2-135m-instruct", min_score=1)
-        sel = run_select(str(pool), cfg, scorer=(scorer, judge_id, ScoreCache(tmp_path / "s.jsonl")))
-    finally:
-        close()
+    cache = tmp_path / "s.jsonl"
+    cfg = SelectConfig(n=3, by="quality", judge="smollm2-135m-instruct", min_score=1, judge_cache=str(cache))
+    sel = run_select(str(pool), cfg, open_judge=lambda model: open_judge(model, ctx_size=2048, threads=1))
     assert sel.scores and all(s["score"] in (None, 1, 2, 3, 4, 5) for s in sel.scores.values())
-    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == len(sel.scores)
+    assert len(cache.read_text().splitlines()) == len(sel.scores)
 
 
 def test_bundled_embeddings_for_diverse(pool: Path) -> None:

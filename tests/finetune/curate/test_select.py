@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from finetune.curate.filters import Filters
-from finetune.curate.judge import ScoreCache, parse_score
+from finetune.curate.judge import ANSWER_TOKENS, RUBRIC, ScoreCache, parse_score
 from finetune.curate.record import selection_record
 from finetune.curate.select import SelectConfig, paths_for, run_select, write_selection
 from finetune.data import load_dataset
@@ -142,6 +142,25 @@ def test_quality_with_a_scripted_judge_and_its_cache(pool: Path, tmp_path: Path)
     again = run_select(str(pool), cfg, scorer=(scorer, "fake:1", ScoreCache(tmp_path / "scores.jsonl")))
     assert len(calls) == n and [r.line for r in again.kept] == [1, 4, 10]  # the rerun is free
     assert all(s["cached"] for s in again.scores.values())
+
+
+def test_quality_opens_the_judge_it_is_given_and_closes_it(pool: Path, tmp_path: Path) -> None:
+    seen: list[tuple[list[tuple[str, str]], int]] = []
+    closed: list[str] = []
+
+    def open_judge(model: str) -> tuple[Any, str, Any]:
+        def generate(messages: list[tuple[str, str]], max_tokens: int) -> str:
+            seen.append((messages, max_tokens))
+            return "5" if "Paris" in messages[1][1] else "1"
+
+        return generate, f"{model}:1", lambda: closed.append(model)
+
+    cfg = SelectConfig(n=5, by="quality", judge="scripted", min_score=4, judge_cache=str(tmp_path / "s.jsonl"))
+    sel = run_select(str(pool), cfg, open_judge=open_judge)
+    assert closed == ["scripted"] and seen and all(n == ANSWER_TOKENS for _, n in seen)
+    assert all(m[0] == ("system", RUBRIC) and m[1][0] == "user" and "[Reply]" in m[1][1] for m, _ in seen)
+    assert [r.line for r in sel.kept if not r.is_dialogue] == [1]
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == len(seen)
 
 
 def test_parse_score() -> None:
