@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("assistant.commands.history_cmd:history", "List, show, search, export and remove saved conversations."),
     "eval": ("assistant.commands.eval_cmd:eval_", "Evaluate models: generations, stats, blind comparison, rated dialogues, LIMA in miniature."),
     "serve": ("assistant.commands.serve_cmd:serve", "Serve the models over HTTP: OpenAI API (/v1) and Ollama API (/api)."),
+    "tools": ("assistant.commands.tools_cmd:tools", "List the tools a model may call (built-ins, MCP servers) and try one."),
 }
 
 
