@@ -1,7 +1,12 @@
 """The training loop, written out: plan the step's micro-batches, forward and backward each (loss
 summed over labelled tokens, scaled by the step's labelled-token count so any micro-batching or
 number of processes gives the same gradient), one all-reduce, an AdamW step, metrics, and at the
-chosen epochs a checkpoint with dev generations. State for ``--resume`` is saved periodically."""
+chosen epochs a checkpoint with dev generations. State for ``--resume`` is saved periodically.
+
+:func:`train` reads as its phases, each a function over two small records: :func:`_set_up` (device,
+run folder, model, optimizer: a :class:`Setup`), :func:`_resume` (the first step), :func:`_begin` (the
+metrics log and the diagnostics before any step: a :class:`Loop`), then per step :func:`_step` and
+:func:`_record_step`, :func:`_end_epoch` at each epoch's end, and :func:`_summary`."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -80,33 +86,130 @@ def _strip(sd: dict) -> dict:
     return {k.removeprefix("model."): v for k, v in sd.items()}
 
 
+@dataclass
+class Setup:
+    """What set-up builds and every later phase reads."""
+
+    device: torch.device
+    world: distributed.World
+    amp: torch.dtype | None  # the autocast dtype, None for plain fp32
+    sharding: str
+    model: Any  # the transformers model: generation and checkpoints read it
+    wrapped: Any  # LabelledLoss around the model, as DDP or FSDP2 wrapped it: the steps run it
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    eot_id: int
+    pad_id: int
+    eot_record: dict[str, Any] | None
+    rates: list[float]  # residual dropout per layer
+    total: int  # steps of the whole run
+    per_epoch: int
+
+
+@dataclass
+class Loop:
+    """The loop's running state: where it starts and stops, the logs, and what the summary reports."""
+
+    start: int
+    stop: int
+    bar: Any  # tqdm over the steps
+    say: Callable[[str], None]
+    metrics: MetricsLog | None  # the main process's metrics.jsonl
+    epoch_rows: list[dict[str, Any]]
+    best: dict[str, Any] | None = None
+    losses: list[float] = field(default_factory=list)
+    epoch_losses: dict[int, list[float]] = field(default_factory=dict)
+    checkpoints: list[str] = field(default_factory=list)
+    tokens_done: int = 0
+    began: float = 0.0
+
+    def note(self, message: str) -> None:  # a line above the progress bar
+        with self.bar.external_write_mode():
+            self.say(message)
+
+
+@dataclass
+class StepResult:
+    """One optimizer step, summed over every process."""
+
+    loss: float  # per labelled token
+    lr: float | torch.Tensor  # as the schedule gives it (the rate the step used)
+    grad_norm: float
+    labelled: int
+    tokens: int
+    padded: int
+    seconds: float
+
+
 def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
-    import os
-
-    from tqdm import tqdm
-
-    from finetune.base import load_model
-
     c = p.config
     assert c.batch_size is not None and c.micro_batch_tokens is not None and c.residual_dropout is not None
     assert c.loss_chunk is not None
+    s = _set_up(p, say)
+    start = _resume(p, s, say)
+    loop = _begin(p, s, start, say)
+    for step in range(loop.start, loop.stop):
+        result = _step(p, s, loop, step)
+        epoch = _record_step(p, s, loop, step, result)
+        epoch_done = (step + 1) % s.per_epoch == 0
+        saving = epoch_done and (epoch in c.save_epochs or epoch == c.epochs)
+        if epoch_done:
+            _end_epoch(p, s, loop, step, epoch, saving)
+        if saving or (step + 1) % c.state_every_steps == 0 or step + 1 == loop.stop:
+            if step + 1 < s.total:
+                _save_resume_state(p, s, step + 1, rng_state(s.device))
+            if loop.metrics:
+                loop.metrics.plot(p.out / "loss.png", f"{Path(p.spec.given).name} + {c.recipe}: {len(p.encoded)} examples")
+    loop.bar.close()
+    return _summary(p, s, loop, say)
+
+
+def _set_up(p: Prepared, say: Callable[[str], None]) -> Setup:
+    """Device, processes and precision; the run folder's files; the model with its new token rows,
+    EOT rows, dropout and checkpointing, wrapped for the processes; the optimizer and schedule."""
+    import os
+
+    c = p.config
+    assert c.batch_size is not None and c.loss_chunk is not None
     device = pick_device(c.device, int(os.environ.get("LOCAL_RANK", "0")))
     world = distributed.init(device.type)
     amp = pick_precision(c.precision, device)
     sharding = distributed.choose_sharding(c.sharding, p.n_params, world)
     _check_memory(p, device, world.size if sharding == "fsdp" else 1, say)
-    out = p.out
     if world.main:
-        out.mkdir(parents=True, exist_ok=True)
-        c.save(out / "finetune_config.yaml")
-        if not p.args.resume:
-            run_meta = {"base": p.args.base, "base_location": p.args.base_location, "data": p.args.data,
-                        "data_sha256": p.data.sha256, "dev": str(p.args.dev) if p.args.dev else None,
-                        "fit": p.fit.to_dict(), "val_lines": [e.line for e in p.val]}
-            (out / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
-            epoch_end.write_val(out, p.val_rows)
+        _start_run_folder(p)
     distributed.barrier(world)
+    model, eot_id, pad_id, eot_record, rates = _load_model(p, device, world, say)
+    wrapped = distributed.wrap(LabelledLoss(model, c.loss_chunk), decoder_layers(model), sharding, world, device)
+    optimizer = build_optimizer(wrapped, c)
+    total = total_steps(p)
+    per_epoch = steps_per_epoch(len(p.encoded), c.batch_size)
+    scheduler = build_scheduler(optimizer, total, c)
+    return Setup(device, world, amp, sharding, model, wrapped, optimizer, scheduler, eot_id, pad_id, eot_record,
+                 rates, total, per_epoch)
 
+
+def _start_run_folder(p: Prepared) -> None:
+    """The config, and for a new run run.json and val.jsonl (the main process writes them)."""
+    c, out = p.config, p.out
+    out.mkdir(parents=True, exist_ok=True)
+    c.save(out / "finetune_config.yaml")
+    if not p.args.resume:
+        run_meta = {"base": p.args.base, "base_location": p.args.base_location, "data": p.args.data,
+                    "data_sha256": p.data.sha256, "dev": str(p.args.dev) if p.args.dev else None,
+                    "fit": p.fit.to_dict(), "val_lines": [e.line for e in p.val]}
+        (out / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
+        epoch_end.write_val(out, p.val_rows)
+
+
+def _load_model(p: Prepared, device: torch.device, world: distributed.World,
+                say: Callable[[str], None]) -> tuple[Any, int, int, dict[str, Any] | None, list[float]]:
+    """(model, EOT id, pad id, the EOT rows' record, residual dropout rates): the base with its new
+    token rows, EOT rows initialised (a new run), dropout and activation checkpointing, in training mode."""
+    from finetune.base import load_model
+
+    c, out = p.config, p.out
+    assert c.residual_dropout is not None and c.loss_chunk is not None
     model = load_model(p.folder, c.attn_implementation)
     init_new_token_rows(model, p.tokenizer, p.template.added)
     eot_id = int(p.tokenizer.convert_tokens_to_ids(p.template.eot))
@@ -131,157 +234,169 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     model.config.use_cache = False
     model.to(device).train()
-    wrapped = distributed.wrap(LabelledLoss(model, c.loss_chunk), decoder_layers(model), sharding, world, device)
-    optimizer = build_optimizer(wrapped, c)
-    total = total_steps(p)
-    per_epoch = steps_per_epoch(len(p.encoded), c.batch_size)
-    scheduler = build_scheduler(optimizer, total, c)
-    start = 0
-    if p.args.resume:
-        trainer, rng = load_state(out, world)
-        if trainer["world_size"] != world.size:
-            say(f"Warning: this run was saved with {trainer['world_size']} processes and resumes with {world.size}; "
-                "losses will not match an uninterrupted run exactly.")
-        distributed.load_full_state(wrapped, optimizer, trainer["model"], trainer["optimizer"])
-        scheduler.load_state_dict(trainer["scheduler"])
-        start = int(trainer["next_step"])
-        if rng:
-            set_rng_state(rng, device)
-        del trainer
-        say(f"Resumed {out} at step {start} of {total}.")
-    else:
-        torch.manual_seed(c.seed + world.rank)
-    stop = min(total, p.args.max_steps) if p.args.max_steps else total
-    say(f"Training on {device.type}{f' x{world.size} ({sharding})' if world.distributed else ''}"
-        f"{' with bf16 autocast' if amp else ' in fp32'}: {total} steps ({c.epochs} epochs x {per_epoch}), "
-        f"batch {c.batch_size}, lr {c.lr:g} -> {c.lr_end:g}, residual dropout 0 -> {rates[-1]:g}")
+    return model, eot_id, pad_id, eot_record, rates
 
-    metrics = MetricsLog(out / "metrics.jsonl", start) if world.main else None
+
+def _resume(p: Prepared, s: Setup, say: Callable[[str], None]) -> int:
+    """The first step: a resumed run's saved weights, optimizer, schedule and RNG; else a fresh seed."""
+    if not p.args.resume:
+        torch.manual_seed(p.config.seed + s.world.rank)
+        return 0
+    trainer, rng = load_state(p.out, s.world)
+    if trainer["world_size"] != s.world.size:
+        say(f"Warning: this run was saved with {trainer['world_size']} processes and resumes with {s.world.size}; "
+            "losses will not match an uninterrupted run exactly.")
+    distributed.load_full_state(s.wrapped, s.optimizer, trainer["model"], trainer["optimizer"])
+    s.scheduler.load_state_dict(trainer["scheduler"])
+    start = int(trainer["next_step"])
+    if rng:
+        set_rng_state(rng, s.device)
+    del trainer
+    say(f"Resumed {p.out} at step {start} of {s.total}.")
+    return start
+
+
+def _begin(p: Prepared, s: Setup, start: int, say: Callable[[str], None]) -> Loop:
+    """The plan said aloud, the metrics log, the stop diagnostics before any step, the progress bar."""
+    from tqdm import tqdm
+
+    c = p.config
+    stop = min(s.total, p.args.max_steps) if p.args.max_steps else s.total
+    world = s.world
+    say(f"Training on {s.device.type}{f' x{world.size} ({s.sharding})' if world.distributed else ''}"
+        f"{' with bf16 autocast' if s.amp else ' in fp32'}: {s.total} steps ({c.epochs} epochs x {s.per_epoch}), "
+        f"batch {c.batch_size}, lr {c.lr:g} -> {c.lr_end:g}, residual dropout 0 -> {s.rates[-1]:g}")
+
+    metrics = MetricsLog(p.out / "metrics.jsonl", start) if world.main else None
     epoch_rows = [r for r in metrics.rows if r.get("kind") == "epoch"] if metrics else []
-    best = None
     # Where the stop diagnostics begin (FSDP2 must run its root forward first: its runs start at epoch 1)
-    if start == 0 and p.val and sharding != "fsdp":
-        diag = epoch_end.diagnostics(p, model, device, amp, eot_id, pad_id) if world.main else {}
+    if start == 0 and p.val and s.sharding != "fsdp":
+        diag = epoch_end.diagnostics(p, s.model, s.device, s.amp, s.eot_id, s.pad_id) if world.main else {}
         if metrics:
             epoch_rows.append(epoch_end.epoch_row(0, 0, diag, None, None, 0, None))
             metrics.add(epoch_rows[-1])
-            epoch_end.report(out, epoch_rows, say)
-    losses: list[float] = []
-    checkpoints: list[str] = []
-    epoch_losses: dict[int, list[float]] = {}
+            epoch_end.report(p.out, epoch_rows, say)
     bar = tqdm(total=stop, initial=start, disable=not world.main, unit="step", dynamic_ncols=True)
+    return Loop(start, stop, bar, say, metrics, epoch_rows, began=time.perf_counter())
 
-    def note(message: str) -> None:  # a line above the progress bar
-        with bar.external_write_mode():
-            say(message)
 
-    began = time.perf_counter()
-    tokens_done = 0
+def _save_resume_state(p: Prepared, s: Setup, next_step: int, rng: dict[str, Any]) -> None:
+    model_sd, optim_sd = distributed.full_state(s.wrapped, s.optimizer)
+    save_state(p.out, s.world, model_sd, optim_sd, s.scheduler, next_step, rng, {"total_steps": s.total})
+
+
+def _step(p: Prepared, s: Setup, loop: Loop, step: int) -> StepResult:
+    """One optimizer step over the step's micro-batches, summed over every process. An interruption
+    saves the state from before the step and says how to resume."""
+    c = p.config
+    assert c.batch_size is not None and c.micro_batch_tokens is not None
+    world, device = s.world, s.device
+    rng_before = rng_state(device)
+    t0 = time.perf_counter()
     max_norm = c.max_grad_norm if c.max_grad_norm > 0 else float("inf")
+    try:
+        plan = plan_step(p.encoded, c.batch_size, c.seed, step, world.rank, world.size, c.micro_batch_tokens)
+        labelled = sum(p.encoded[i].n_labels for i in plan.examples)
+        if labelled == 0:
+            raise FinetuneError(f"Step {step + 1} has no labelled token in any example (an all-zero loss mask); check the data.")
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        counts = torch.zeros(2, dtype=torch.float64)
+        for j in range(plan.n_micro):
+            real = j < len(plan.micro)
+            ids = plan.micro[j] if real else plan.examples[:1]  # every rank runs as many forwards
+            batch = collate([p.encoded[i] for i in ids], s.pad_id)
+            with distributed.gradient_sync(s.wrapped, j == plan.n_micro - 1):
+                with torch.autocast(device.type, dtype=s.amp) if s.amp else contextlib.nullcontext():
+                    loss_s, _ = s.wrapped(batch.input_ids.to(device), None, batch.labels.to(device))
+                (loss_s * (world.size / labelled if real else 0.0)).backward()
+            if real:
+                loss_sum += loss_s.detach().double().cpu()
+                counts += torch.tensor([batch.tokens, batch.padded], dtype=torch.float64)
+        grad_norm = torch.nn.utils.clip_grad_norm_(s.wrapped.parameters(), max_norm)
+        lr = s.scheduler.get_last_lr()[0]
+        s.optimizer.step()
+        s.scheduler.step()
+        s.optimizer.zero_grad(set_to_none=True)
+    except KeyboardInterrupt:
+        s.optimizer.zero_grad(set_to_none=True)
+        _save_resume_state(p, s, step, rng_before)
+        loop.bar.close()
+        raise FinetuneError(f"Training was interrupted at step {step + 1}; continue it with --resume {p.out}.", exit_code=130) from None
+    totals = distributed.all_sum(torch.cat([loss_sum.view(1), counts]), world)
+    return StepResult(float(totals[0]) / labelled, lr, float(grad_norm), labelled, int(totals[1]), int(totals[2]),
+                      time.perf_counter() - t0)
 
-    def save_resume_state(next_step: int, rng: dict[str, Any]) -> None:
-        model_sd, optim_sd = distributed.full_state(wrapped, optimizer)
-        save_state(out, world, model_sd, optim_sd, scheduler, next_step, rng, {"total_steps": total})
 
-    for step in range(start, stop):
-        rng_before = rng_state(device)
-        t0 = time.perf_counter()
-        try:
-            plan = plan_step(p.encoded, c.batch_size, c.seed, step, world.rank, world.size, c.micro_batch_tokens)
-            labelled = sum(p.encoded[i].n_labels for i in plan.examples)
-            if labelled == 0:
-                raise FinetuneError(f"Step {step + 1} has no labelled token in any example (an all-zero loss mask); check the data.")
-            loss_sum = torch.zeros((), dtype=torch.float64)
-            counts = torch.zeros(2, dtype=torch.float64)
-            for j in range(plan.n_micro):
-                real = j < len(plan.micro)
-                ids = plan.micro[j] if real else plan.examples[:1]  # every rank runs as many forwards
-                batch = collate([p.encoded[i] for i in ids], pad_id)
-                with distributed.gradient_sync(wrapped, j == plan.n_micro - 1):
-                    with torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext():
-                        s, _ = wrapped(batch.input_ids.to(device), None, batch.labels.to(device))
-                    (s * (world.size / labelled if real else 0.0)).backward()
-                if real:
-                    loss_sum += s.detach().double().cpu()
-                    counts += torch.tensor([batch.tokens, batch.padded], dtype=torch.float64)
-            grad_norm = torch.nn.utils.clip_grad_norm_(wrapped.parameters(), max_norm)
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-        except KeyboardInterrupt:
-            optimizer.zero_grad(set_to_none=True)
-            save_resume_state(step, rng_before)
-            bar.close()
-            raise FinetuneError(f"Training was interrupted at step {step + 1}; continue it with --resume {out}.", exit_code=130) from None
-        totals = distributed.all_sum(torch.cat([loss_sum.view(1), counts]), world)
-        loss = float(totals[0]) / labelled
-        tokens_done += int(totals[1])
-        dt = time.perf_counter() - t0
-        epoch = step // per_epoch + 1
-        losses.append(loss)
-        epoch_losses.setdefault(epoch, []).append(loss)
-        row = {"step": step + 1, "epoch": epoch, "loss": loss, "lr": lr, "grad_norm": float(grad_norm),
-               "tokens": int(totals[1]), "labelled_tokens": labelled, "padding": 1 - float(totals[1]) / float(totals[2]),
-               "tokens_per_s": float(totals[1]) / dt, "seconds": dt, "elapsed": time.perf_counter() - began,
-               "peak_memory_bytes": peak_memory_used(device)}
-        if metrics:
-            metrics.add(row)
-        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{row['tokens_per_s']:.0f}", epoch=epoch)
-        bar.update(1)
+def _record_step(p: Prepared, s: Setup, loop: Loop, step: int, r: StepResult) -> int:
+    """The step's metrics row and the bar; returns the step's epoch (1-based)."""
+    epoch = step // s.per_epoch + 1
+    loop.tokens_done += r.tokens
+    loop.losses.append(r.loss)
+    loop.epoch_losses.setdefault(epoch, []).append(r.loss)
+    row = {"step": step + 1, "epoch": epoch, "loss": r.loss, "lr": r.lr, "grad_norm": r.grad_norm,
+           "tokens": r.tokens, "labelled_tokens": r.labelled, "padding": 1 - float(r.tokens) / float(r.padded),
+           "tokens_per_s": float(r.tokens) / r.seconds, "seconds": r.seconds, "elapsed": time.perf_counter() - loop.began,
+           "peak_memory_bytes": peak_memory_used(s.device)}
+    if loop.metrics:
+        loop.metrics.add(row)
+    loop.bar.set_postfix(loss=f"{r.loss:.3f}", tok_s=f"{row['tokens_per_s']:.0f}", epoch=epoch)
+    loop.bar.update(1)
+    return epoch
 
-        epoch_done = (step + 1) % per_epoch == 0
-        saving = epoch_done and (epoch in c.save_epochs or epoch == c.epochs)
-        if epoch_done:
-            folder = out / f"epoch-{epoch:02d}"
-            if sharding == "fsdp":
-                wrapped.unshard()  # type: ignore[operator]
-            diag = epoch_end.diagnostics(p, model, device, amp, eot_id, pad_id) if world.main or sharding == "fsdp" else {}
-            results = None
-            if saving and (world.main or sharding == "fsdp"):
-                results = generate(model, p.tokenizer, p.template, p.prompts, c, device, eot_id, c.seed + epoch)
-            if sharding == "fsdp":
-                wrapped.reshard()  # type: ignore[operator]
-            model_sd = distributed.full_state(wrapped)[0] if saving else None
-            if world.main:
-                train_loss = sum(epoch_losses[epoch]) / len(epoch_losses[epoch])
-                row = epoch_end.epoch_row(epoch, step + 1, diag, train_loss, results, c.dev_max_new_tokens,
-                                          folder if saving else None)
-                if saving:
-                    assert model_sd is not None and results is not None
-                    save_checkpoint(folder, model, _strip(model_sd), p.tokenizer, p.template, eot_id,
-                                    p.stats["original_eos"], c,
-                                    _provenance(p, epoch, step + 1, epoch_losses[epoch], eot_id, row, eot_record))
-                    write(results, folder, f"{Path(p.spec.given).name} + {c.recipe}, epoch {epoch}, step {step + 1}")
-                    checkpoints.append(str(folder))
-                    note(f"Epoch {epoch}: loss {train_loss:.4f}; checkpoint {folder} "
-                              f"({sum(r['stopped'] for r in results)}/{len(results)} dev replies ended with {p.template.eot})")
-                epoch_rows.append(row)
-                if metrics:
-                    metrics.add(row)
-                best = epoch_end.report(out, epoch_rows, note)
-            distributed.barrier(world)
-        if saving or (step + 1) % c.state_every_steps == 0 or step + 1 == stop:
-            if step + 1 < total:
-                save_resume_state(step + 1, rng_state(device))
-            if metrics:
-                metrics.plot(out / "loss.png", f"{Path(p.spec.given).name} + {c.recipe}: {len(p.encoded)} examples")
-    bar.close()
+
+def _end_epoch(p: Prepared, s: Setup, loop: Loop, step: int, epoch: int, saving: bool) -> None:
+    """The stop diagnostics; at a saved epoch the dev generations and a checkpoint; the best so far."""
+    c = p.config
+    world = s.world
+    folder = p.out / f"epoch-{epoch:02d}"
+    if s.sharding == "fsdp":
+        s.wrapped.unshard()
+    diag = epoch_end.diagnostics(p, s.model, s.device, s.amp, s.eot_id, s.pad_id) if world.main or s.sharding == "fsdp" else {}
+    results = None
+    if saving and (world.main or s.sharding == "fsdp"):
+        results = generate(s.model, p.tokenizer, p.template, p.prompts, c, s.device, s.eot_id, c.seed + epoch)
+    if s.sharding == "fsdp":
+        s.wrapped.reshard()
+    model_sd = distributed.full_state(s.wrapped)[0] if saving else None
+    if world.main:
+        train_loss = sum(loop.epoch_losses[epoch]) / len(loop.epoch_losses[epoch])
+        row = epoch_end.epoch_row(epoch, step + 1, diag, train_loss, results, c.dev_max_new_tokens,
+                                  folder if saving else None)
+        if saving:
+            assert model_sd is not None and results is not None
+            save_checkpoint(folder, s.model, _strip(model_sd), p.tokenizer, p.template, s.eot_id,
+                            p.stats["original_eos"], c,
+                            _provenance(p, epoch, step + 1, loop.epoch_losses[epoch], s.eot_id, row, s.eot_record))
+            write(results, folder, f"{Path(p.spec.given).name} + {c.recipe}, epoch {epoch}, step {step + 1}")
+            loop.checkpoints.append(str(folder))
+            loop.note(f"Epoch {epoch}: loss {train_loss:.4f}; checkpoint {folder} "
+                      f"({sum(r['stopped'] for r in results)}/{len(results)} dev replies ended with {p.template.eot})")
+        loop.epoch_rows.append(row)
+        if loop.metrics:
+            loop.metrics.add(row)
+        loop.best = epoch_end.report(p.out, loop.epoch_rows, loop.note)
+    distributed.barrier(world)
+
+
+def _summary(p: Prepared, s: Setup, loop: Loop, say: Callable[[str], None]) -> dict[str, Any]:
+    """The closing lines (speed, where to resume, the checkpoints, the best one) and the run's summary."""
+    out, world, start, stop, total = p.out, s.world, loop.start, loop.stop, s.total
     completed = stop == total
     if completed and world.main and (out / "state").exists():
         shutil.rmtree(out / "state")  # finished: nothing left to resume
-    elapsed = time.perf_counter() - began
+    elapsed = time.perf_counter() - loop.began
     if stop > start:
         say(f"{'Finished' if completed else f'Stopped at step {stop} of {total} (--max-steps)'}: "
-            f"{stop - start} steps in {elapsed:.0f} s, {tokens_done / max(elapsed, 1e-9):.0f} tokens/s, "
-            f"peak memory {human_bytes(peak_memory_used(device))}")
+            f"{stop - start} steps in {elapsed:.0f} s, {loop.tokens_done / max(elapsed, 1e-9):.0f} tokens/s, "
+            f"peak memory {human_bytes(peak_memory_used(s.device))}")
     if not completed:
         say(f"Continue with --resume {out}")
-    if world.main and epoch_rows:
-        best = epoch_end.report(out, epoch_rows, lambda _: None)
-    if checkpoints:
-        pick = best["checkpoint"] if best else checkpoints[-1]
-        say(f"Checkpoints: {', '.join(checkpoints)}; read their dev_generations.md, then "
+    best = loop.best
+    if world.main and loop.epoch_rows:
+        best = epoch_end.report(out, loop.epoch_rows, lambda _: None)
+    if loop.checkpoints:
+        pick = best["checkpoint"] if best else loop.checkpoints[-1]
+        say(f"Checkpoints: {', '.join(loop.checkpoints)}; read their dev_generations.md, then "
             f"`assistant convert {pick} --name NAME`.")
     if best:
         m = best["metrics"]
@@ -291,10 +406,10 @@ def train(p: Prepared, say: Callable[[str], None]) -> dict[str, Any]:
             + f"), by the rule: {best['rule']}.")
     distributed.barrier(world)
     distributed.shutdown(world)
-    return {"out": str(out), "losses": losses, "checkpoints": checkpoints, "completed": completed,
-            "start_step": start, "stop_step": stop, "total_steps": total, "eot_id": eot_id, "rates": rates,
-            "device": device.type, "world_size": world.size, "sharding": sharding,
-            "best": best, "epochs": epoch_rows, "eot_init": eot_record}
+    return {"out": str(out), "losses": loop.losses, "checkpoints": loop.checkpoints, "completed": completed,
+            "start_step": start, "stop_step": stop, "total_steps": total, "eot_id": s.eot_id, "rates": s.rates,
+            "device": s.device.type, "world_size": world.size, "sharding": s.sharding,
+            "best": best, "epochs": loop.epoch_rows, "eot_init": s.eot_record}
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
