@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import warnings
 from typing import Any
 
 from assistant.tools.calls import ToolCall
@@ -26,7 +27,9 @@ def parse_pythonic(body: str) -> list[Parsed]:
     if len(source) > MAX_SOURCE:
         raise BadCall("The call is too long to read")
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes in a model's strings
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise BadCall(f"The call is not of the form [name(arg=value, ...)]: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError):

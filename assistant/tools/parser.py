@@ -180,10 +180,10 @@ class ToolCallParser:
                         marker.open + "…", self.fmt.new_id()))
             self._length += len(new)
             return False
-        cut = end - self._length  # the end within `new`
+        cut = end - self._length  # where the body ends relative to `new` (< 0: a close split across pieces)
         stop = cut + len(marker.close) if marker.close else cut
         if not self._overflow:
-            body = "".join(self._parts) + new[:cut]
+            body = ("".join(self._parts) + new)[:end]
             raw = (marker.open if marker is not _REPLY_JSON else "") + body + marker.close
             self._complete(marker.open, body, raw, out)
         self._reset_call(None)
@@ -227,8 +227,12 @@ class ToolCallParser:
         return len(head) - len(stripped)
 
     # -- a complete region ---------------------------------------------------------------------
+    @property
+    def _hint(self) -> str:
+        return f" Write a call as: {self.fmt.example}" if self.fmt.example else ""
+
     def _complete(self, opener: str, body: str, raw: str, out: list[Event]) -> None:
-        hint = f" Write a call as: {self.fmt.example}" if self.fmt.example else ""
+        hint = self._hint
         try:
             parsed = self.fmt.parse(opener, body, self.schemas)
         except BadCall as exc:
@@ -254,11 +258,11 @@ class ToolCallParser:
             try:
                 args = json.loads(args) if args.strip() else {}
             except (ValueError, RecursionError):
-                return ToolCallError(f"The arguments of the call to {p.name} are not valid JSON; send a JSON object.",
+                return ToolCallError(f"The arguments of the call to {p.name} are not valid JSON.{self._hint}",
                                      raw, call_id, p.name)
         if not isinstance(args, dict):
-            return ToolCallError(f"The arguments of the call to {p.name} must be a JSON object of named values.",
-                                 raw, call_id, p.name)
+            return ToolCallError(f"The arguments of the call to {p.name} must be a JSON object of named values."
+                                 f"{self._hint}", raw, call_id, p.name)
         call = ToolCall(call_id, p.name, args, raw)
         self.calls.append(call)
         return ToolCallEvent(call)
