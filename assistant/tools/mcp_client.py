@@ -29,6 +29,7 @@ from assistant.tools.mcp_transport import Channel, kill_tree, open_stdio
 
 DEFAULT_RESULT_BYTES = 256 * 1024
 DEFAULT_MESSAGE_BYTES = 8 * 1024 * 1024
+MIN_START_SECONDS = 30.0  # starting may take longer than a call (imports, a package runner's first fetch)
 T = TypeVar("T")
 
 
@@ -44,9 +45,10 @@ class RemoteTool:
 class _Server:
     """One server's session, owned by the hub's loop."""
 
-    def __init__(self, config: McpServerConfig, max_message_bytes: int) -> None:
+    def __init__(self, config: McpServerConfig, max_message_bytes: int, start_timeout: float | None) -> None:
         self.config = config
         self.max_message_bytes = max_message_bytes
+        self.start_timeout = start_timeout if start_timeout is not None else max(config.timeout, MIN_START_SECONDS)
         self.session: Any = None
         self.channel: Channel | None = None
         self.tools: list[RemoteTool] | None = None
@@ -87,10 +89,10 @@ class _Server:
         self.channel = None
         self._runner = asyncio.create_task(self._run(ready, self._stop))
         try:
-            failure = await asyncio.wait_for(asyncio.shield(ready), self.config.timeout)
+            failure = await asyncio.wait_for(asyncio.shield(ready), self.start_timeout)
         except asyncio.TimeoutError:
             await self.stop()
-            raise ToolError(f"{self.who} did not answer within {self.config.timeout:g} s of starting, so it was "
+            raise ToolError(f"{self.who} did not answer within {self.start_timeout:g} s of starting, so it was "
                             f"stopped; check its command in {self.config.source}.") from None
         if failure is not None:
             await self.stop()
@@ -194,10 +196,12 @@ class McpHub:
     """Every configured server, started on first use, run on one background event loop."""
 
     def __init__(self, servers: Mapping[str, McpServerConfig], *, max_result_bytes: int = DEFAULT_RESULT_BYTES,
-                 max_message_bytes: int = DEFAULT_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = DEFAULT_MESSAGE_BYTES, start_timeout: float | None = None) -> None:
+        """``start_timeout``: seconds a server may take to start and list its tools (None: its call
+        timeout, at least 30 s)."""
         self.configs = dict(servers)
         self.max_result_bytes = max_result_bytes
-        self._servers = {name: _Server(cfg, max_message_bytes) for name, cfg in self.configs.items()}
+        self._servers = {name: _Server(cfg, max_message_bytes, start_timeout) for name, cfg in self.configs.items()}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
@@ -234,11 +238,11 @@ class McpHub:
             await srv.ensure()
             return list(srv.tools or [])
 
-        return self._run(go(), srv.config.timeout + 10)
+        return self._run(go(), srv.start_timeout + 10)
 
     def call(self, server: str, tool: str, arguments: dict[str, Any]) -> ToolResult:
         srv = self._server(server)
-        return self._run(srv.call(tool, arguments, self.max_result_bytes), 2 * srv.config.timeout + 15)
+        return self._run(srv.call(tool, arguments, self.max_result_bytes), srv.start_timeout + srv.config.timeout + 15)
 
     def stop(self, server: str) -> None:
         """Stop one server now (it starts again on its next use)."""
