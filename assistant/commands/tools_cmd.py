@@ -15,7 +15,7 @@ def _mcp_option(fn: Any) -> Any:
 
 
 def _dir_option(fn: Any) -> Any:
-    return click.option("--allow-dir", "allow_dirs", multiple=True,
+    return click.option("--allow-dir", "allow_dirs", multiple=True, metavar="DIR",
                         type=click.Path(exists=True, file_okay=False, path_type=Path), help=_DIR_HELP)(fn)
 
 
