@@ -52,13 +52,16 @@ test-gpu: install-dev
 bench: install-dev
 	$(PY) bench/chat_throughput.py
 
-# LIMA in miniature (README, "Evaluating models"): finetune x2, convert x2, generate x3, one report.
+# LIMA in miniature (docs/eval.md): finetune x2, convert x2, generate x3, one report.
 # LIMA_MINI_ARGS changes the schedule, e.g. LIMA_MINI_ARGS="--examples 32 --max-length 256".
 lima-mini: install-dev
 	$(VENV)/bin/assistant eval lima-mini --data ../shared/data/lima/train.jsonl --out runs/lima-mini $(LIMA_MINI_ARGS)
 
+# The dependency rules (docs/development.md) first: they are the cheapest check and the one most
+# often broken by a change that "just needs one import".
 lint: install-dev
-	$(VENV)/bin/ruff check assistant models convert finetune tests bench
+	$(PY) scripts/check_layers.py
+	$(VENV)/bin/ruff check assistant models convert finetune tests bench scripts
 	$(VENV)/bin/mypy
 
 clean:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from finetune.curate.judge import ScoreCache, llama_scorer  # noqa: E402
+from assistant.commands.data_cmd import open_judge  # noqa: E402
+from finetune.curate.judge import ScoreCache, scorer_for  # noqa: E402
 from finetune.curate.select import SelectConfig, run_select  # noqa: E402
 
 
@@ -30,11 +31,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rows.jsonl"
         path.write_text("\n".join(lines) + "\n")
-        scorer, judge_id, close = llama_scorer(args.judge, ctx_size=4096, threads=args.threads)
+        generate, judge_id, close = open_judge(args.judge, ctx_size=4096, threads=args.threads)
         try:
             t0, c0 = time.perf_counter(), time.process_time()
             sel = run_select(str(path), SelectConfig(n=args.rows, by="quality", judge=args.judge, dedupe=False),
-                             scorer=(scorer, judge_id, ScoreCache(None)), say=lambda m: None)
+                             scorer=(scorer_for(generate), judge_id, ScoreCache(None)), say=lambda m: None)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         finally:
             close()

@@ -110,18 +110,18 @@ def top(module: str) -> str:
     return module.split(".")[0]
 
 
-def layer_breaches(imports: list[Import]) -> list[str]:
+def layer_breaches(imports: list[Import], root: Path = ROOT) -> list[str]:
     out = []
     for imp in imports:
         src, dst = top(imp.importer), top(imp.target)
         if src != dst and dst not in ALLOWED[src]:
             out.append(
-                f"{imp.path.relative_to(ROOT)}:{imp.line}: {src} may not import {dst} ({imp.target})"
+                f"{imp.path.relative_to(root)}:{imp.line}: {src} may not import {dst} ({imp.target})"
             )
     return out
 
 
-def private_breaches(imports: list[Import]) -> list[str]:
+def private_breaches(imports: list[Import], root: Path = ROOT) -> list[str]:
     out = []
     for imp in imports:
         if imp.target == imp.importer:
@@ -129,7 +129,7 @@ def private_breaches(imports: list[Import]) -> list[str]:
         for n in imp.names:
             if n.startswith("_") and not (n.startswith("__") and n.endswith("__")):
                 out.append(
-                    f"{imp.path.relative_to(ROOT)}:{imp.line}: imports the private name {n} from {imp.target}"
+                    f"{imp.path.relative_to(root)}:{imp.line}: imports the private name {n} from {imp.target}"
                 )
     return out
 
@@ -195,7 +195,7 @@ def all_imports(root: Path = ROOT) -> list[Import]:
 
 def breaches(root: Path = ROOT) -> list[str]:
     imports = all_imports(root)
-    out = layer_breaches(imports) + private_breaches(imports)
+    out = layer_breaches(imports, root) + private_breaches(imports, root)
     out += ["import circle: " + " <-> ".join(c) for c in circles(imports)]
     return out
 

@@ -24,6 +24,8 @@ def model_options(f: F) -> F:
         click.option("--chat-template", "chat_template_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="A Jinja chat template file to use instead of the model's."),
         click.option("--force", is_flag=True, help="Load even when the memory estimate says the model will not fit."),
+        click.option("--lora", default=None, metavar="ADAPTER[:SCALE]",
+                     help="Apply a GGUF LoRA adapter over the model, at SCALE [1.0]."),
         click.option("--verbose", is_flag=True, help="Show llama.cpp's own log on the terminal (the app, which would be drawn over, names its log file on exit)."),
     ]
     for option in reversed(options):

@@ -36,8 +36,8 @@ def serve(host: str, port: int, api_key: str | None, keep_alive: str, cors_origi
     assistant serve --host 0.0.0.0 --api-key "$(openssl rand -hex 16)"
     """
     from assistant.commands.options import chat_options
+    from assistant.engine.llama import LlamaEngine
     from assistant.engine.memory import check_fits
-    from assistant.serve.engine import ServeEngine
     from assistant.serve.run import HistoryWriter, banner, bind, check_host, serve_forever, url_of
     from assistant.serve.state import ServeConfig, ServeState, parse_duration
     from assistant.serve.worker import EngineWorker
@@ -58,7 +58,7 @@ def serve(host: str, port: int, api_key: str | None, keep_alive: str, cors_origi
     check_fits(gguf, options.n_ctx or min(gguf.context_length, 8192), force=options.force)
     sock = bind(host, port)
     quiet_native_logs(options.verbose)
-    worker = EngineWorker(ServeEngine(), options, keep_alive=ttl, max_queue=max_queue,
+    worker = EngineWorker(LlamaEngine(), options, keep_alive=ttl, max_queue=max_queue,
                           on_reply=HistoryWriter() if history else None)
     config = ServeConfig(host=host, port=sock.getsockname()[1], api_key=api_key, cors_origins=list(cors_origins),
                          allowed_hosts=list(allow_hosts), max_body=max_body, quiet=quiet)

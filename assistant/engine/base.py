@@ -1,4 +1,7 @@
-"""The ChatEngine contract (DESIGN.md): load a model, stream a reply, count tokens, cancel."""
+"""The engine contracts (DESIGN.md). ChatEngine: load a model, stream a reply, count tokens, cancel;
+every front end uses it. ServingEngine: what the server needs beyond chat (a raw-text completion,
+counting a raw prompt, embeddings; grammars and presence/frequency penalties ride in GenerationParams).
+LlamaEngine implements both; the test engines implement what their tests drive."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from models.errors import AssistantError
+
 FinishReason = Literal["eot", "stop", "length", "cancelled"]
 FINISH_REASONS: tuple[str, ...] = ("eot", "stop", "length", "cancelled")
 Role = Literal["system", "user", "assistant"]
@@ -14,11 +19,22 @@ Role = Literal["system", "user", "assistant"]
 
 @dataclass
 class Message:
-    role: str
+    role: str  # system, user, assistant or tool
     content: str
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant's calls, OpenAI's shape (arguments as an object)
+    tool_call_id: str | None = None  # a tool message: the call it answers
+    name: str | None = None  # a tool message: the tool's name
 
-    def as_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def as_dict(self) -> dict[str, Any]:
+        """The message as chat templates take it (OpenAI's shape; the keys of tool calls only when set)."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
 
 
 @dataclass
@@ -34,6 +50,10 @@ class GenerationParams:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     ignore_eos: bool = False
+    grammar: str | None = None  # GBNF (root rule "root"); the reply must match it
+    presence_penalty: float = 0.0  # OpenAI's penalties, over the reply's tokens
+    frequency_penalty: float = 0.0
+    tools: list[dict[str, Any]] | None = None  # the tools offered, OpenAI's shape; the template renders them
 
     SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
 
@@ -51,6 +71,8 @@ class LoadOptions:
     chat_template: str | None = None  # template text overriding the GGUF's
     force: bool = False  # load even when the memory estimate says it will not fit
     verbose: bool = False  # show llama.cpp's own log on the terminal
+    lora: Path | None = None  # a GGUF LoRA adapter applied over the model
+    lora_scale: float = 1.0
 
 
 @dataclass
@@ -107,6 +129,29 @@ class ChatEngine(Protocol):
     def cancel(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ServingEngine(ChatEngine, Protocol):
+    """What ``serve`` needs beyond chat."""
+
+    def complete(self, prompt: str, params: GenerationParams | None = None) -> Iterator[Chunk]:
+        """Continue ``prompt`` as it is, no chat template (/v1/completions, Ollama's raw mode)."""
+        ...
+
+    def count_text(self, prompt: str) -> int: ...
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """L2-normalised embeddings, one per text, and the number of tokens read."""
+        ...
+
+
+class ContextTooLong(AssistantError):
+    """A prompt (or an input to embed) longer than the model's context."""
+
+
+class BadGrammar(AssistantError):
+    """A grammar llama.cpp cannot parse."""
 
 
 def collect(chunks: Iterator[Chunk]) -> tuple[str, Chunk]:

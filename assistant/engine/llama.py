@@ -1,4 +1,4 @@
-"""The llama.cpp implementation of the ChatEngine contract.
+"""The llama.cpp implementation of the ChatEngine and ServingEngine contracts.
 
 ``llama_cpp.Llama`` loads the model and context; replies are decoded by a lean loop over the
 binding's low-level API (one-token batches, a native sampler chain), so the per-token Python cost
@@ -18,6 +18,7 @@ from typing import Any
 
 from assistant.engine.base import (
     Chunk,
+    ContextTooLong,
     FinishReason,
     GenerationParams,
     LoadOptions,
@@ -26,7 +27,9 @@ from assistant.engine.base import (
     Stats,
 )
 from assistant.engine.context import fit_to_context, too_long
+from assistant.engine.embedder import Embedder
 from assistant.engine.memory import check_fits
+from assistant.engine.sampling import PENALTY_LAST_N, feeds_prompt, make_sampler
 from assistant.engine.stderr import route_llama_log
 from assistant.engine.stops import StopMatcher
 from assistant.engine.template import FALLBACK_WARNING, ChatTemplate
@@ -34,12 +37,12 @@ from assistant.engine.threads import ThreadPicker
 from models.eot import end_of_generation_tokens
 from models.errors import AssistantError
 from models.gguf_file import GGUFInfo, read_gguf
+from models.llama_open import open_llama
 from models.resolve import ResolvedModel, resolve
 
 MAX_DEFAULT_CTX = 8192
 GENERATION_RESERVE = 512  # tokens kept free for the reply when trimming a long history
 MAX_TOKEN_CHARS = 256  # when the vocabulary is unknown: no real token is longer
-PENALTY_LAST_N = 64  # tokens the repetition penalty looks back over (llama.cpp's default)
 
 
 def physical_cores() -> int:
@@ -78,6 +81,7 @@ class LlamaEngine:
         self._threads: ThreadPicker | None = None  # None: the person fixed the count (--threads)
         self._n_threads = 0
         self._max_token_chars = MAX_TOKEN_CHARS  # the longest token of the vocabulary, in UTF-8 bytes
+        self._embedder: Embedder | None = None  # opened on the first embed()
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, model: str | ResolvedModel | None, options: LoadOptions | None = None) -> ModelInfo:
@@ -97,24 +101,13 @@ class LlamaEngine:
         route_llama_log(options.verbose)
         cores = physical_cores()
         threads = options.n_threads or cores
-        try:
-            llm = llama_cpp.Llama(
-                model_path=str(resolved.path),
-                n_ctx=n_ctx,
-                n_batch=min(512, n_ctx),
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=n_gpu_layers,
-                flash_attn=True,  # llama.cpp's own default (auto) picks it on CPU, Metal and CUDA: ~9% faster decode here
-                verbose=options.verbose,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise AssistantError(
-                f"llama.cpp could not load {resolved.path} ({exc}); the file may be damaged or of an architecture "
-                "this build does not know (see the log: `assistant doctor`)."
-            ) from exc
+        llm = open_llama(resolved.path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=n_gpu_layers,
+                         verbose=options.verbose, lora_path=str(options.lora) if options.lora else None,
+                         lora_scale=options.lora_scale)
         self._llm = llm
         self._gguf = gguf
+        self._embedder = Embedder(resolved.path, declared_pooling=gguf.metadata.get(f"{gguf.arch}.pooling_type"),
+                                  trained_context=trained, n_gpu_layers=n_gpu_layers, verbose=options.verbose)
         self._ctx_tokens = []
         self._reply_ids = {}
         self._prompt_logits = None
@@ -163,6 +156,9 @@ class LlamaEngine:
         return self.info
 
     def close(self) -> None:
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
         if self._llm is not None:
             self._llm.close()
         self._llm = None
@@ -174,11 +170,11 @@ class LlamaEngine:
             raise AssistantError("No model is loaded; load one first.")
         return self._llm
 
-    def _tokenize_prompt(self, messages: Sequence[Message]) -> list[int]:
+    def _tokenize_prompt(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None = None) -> list[int]:
         llm = self._require()
         assert self.template is not None
         out: list[int] = []
-        for piece in self.template.render_segments(messages):
+        for piece in self.template.render_segments(messages, tools=tools):
             if isinstance(piece, int):
                 content = messages[piece].content
                 ids = self._reply_ids.get(content)
@@ -218,8 +214,36 @@ class LlamaEngine:
             self._cancel.clear()
             start = time.perf_counter()
             reserve = min(params.max_tokens or GENERATION_RESERVE, n_ctx // 2)
-            _, dropped, prompt = fit_to_context(messages, self._tokenize_prompt, n_ctx - reserve, self._max_token_chars)
+            tokenize = self._tokenize_prompt if not params.tools else (lambda ms: self._tokenize_prompt(ms, params.tools))
+            _, dropped, prompt = fit_to_context(messages, tokenize, n_ctx - reserve, self._max_token_chars)
             yield from self._generate(llm, prompt, params, n_ctx, start, dropped)
+
+    # -- serving: raw text and embeddings (the ServingEngine contract) --------------------------
+    def complete(self, prompt: str, params: GenerationParams | None = None) -> Iterator[Chunk]:
+        """Continue ``prompt`` as it is (no chat template): /v1/completions and Ollama's raw mode."""
+        params = params or GenerationParams()
+        llm = self._require()
+        assert self.info is not None
+        n_ctx = self.info.context_length
+        with self._lock:
+            self._cancel.clear()
+            start = time.perf_counter()
+            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=self._wants_bos(prompt), special=True)
+            if len(tokens) >= n_ctx:
+                raise ContextTooLong(f"The prompt is {len(tokens)} tokens, more than the context of {n_ctx}; "
+                                     "shorten it or start the server with a larger --ctx-size.")
+            yield from self._generate(llm, tokens, params, n_ctx, start, 0)
+
+    def count_text(self, prompt: str) -> int:
+        llm = self._require()
+        return len(llm.tokenize(prompt.encode("utf-8"), add_bos=self._wants_bos(prompt), special=True))
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """L2-normalised embeddings (the model's pooling, else the mean over tokens) and the token count."""
+        self._require()
+        assert self._embedder is not None
+        with self._lock:
+            return self._embedder.embed(texts, self._n_threads)
 
     def _generate(
         self, llm: Any, prompt: list[int], params: GenerationParams, n_ctx: int, start: float, dropped: int
@@ -233,8 +257,8 @@ class LlamaEngine:
                 llama_cpp.llama_set_n_threads(ctx, n, n)
                 self._n_threads = n
         evaluated = self._evaluate_prompt(llm, prompt)
-        sampler = self._make_sampler(llm, params)
-        if params.repeat_penalty != 1.0:
+        sampler = make_sampler(llm, params, self._eog)
+        if feeds_prompt(params):
             for tok in prompt[-PENALTY_LAST_N:]:
                 llama_cpp.llama_sampler_accept(sampler, tok)
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -367,35 +391,6 @@ class LlamaEngine:
         logits = self._prompt_logits[1]
         ctypes.memmove(llama_cpp.llama_get_logits_ith(llm.ctx, -1), logits.ctypes.data, logits.nbytes)
         return True
-
-    def _make_sampler(self, llm: Any, params: GenerationParams) -> Any:
-        import llama_cpp
-
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        add = llama_cpp.llama_sampler_chain_add
-        if params.ignore_eos and self._eog:
-            biases = (llama_cpp.llama_logit_bias * len(self._eog))()
-            for i, tok in enumerate(sorted(self._eog)):
-                biases[i].token = tok  # type: ignore[assignment]
-                biases[i].bias = float("-inf")
-            add(chain, llama_cpp.llama_sampler_init_logit_bias(llm.n_vocab(), len(self._eog), biases))
-        if params.repeat_penalty != 1.0:
-            # The binding takes n_vocab first (it sizes backend sampling buffers only).
-            penalties = llama_cpp.llama_sampler_init_penalties(llm.n_vocab(), PENALTY_LAST_N, params.repeat_penalty, 0.0, 0.0)
-            add(chain, penalties)
-        if params.temperature <= 0:
-            add(chain, llama_cpp.llama_sampler_init_greedy())
-            return chain
-        if params.top_k > 0:
-            add(chain, llama_cpp.llama_sampler_init_top_k(params.top_k))
-        if params.top_p < 1.0:
-            add(chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
-        if params.min_p > 0:
-            add(chain, llama_cpp.llama_sampler_init_min_p(params.min_p, 1))
-        add(chain, llama_cpp.llama_sampler_init_temp(params.temperature))
-        seed = params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
-        add(chain, llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return chain
 
 
 def model_path_of(engine: LlamaEngine) -> Path | None:

@@ -10,11 +10,13 @@ history stays byte-stable and llama.cpp reuses the KV prefix.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from assistant.engine.base import Message
 from assistant.engine.sandbox import (
@@ -34,7 +36,7 @@ CHARS_PER_CONTEXT_TOKEN = 8
 MIN_OUTPUT_CHARS = 64 * 1024
 
 # The fallback format for GGUFs without a template (e.g. the gemma3-270m base model). Documented in
-# the README with its stop strings.
+# docs/ask.md with its stop strings.
 FALLBACK_TEMPLATE = (
     "{% for m in messages %}"
     "{% if m.role == 'system' %}{{ m.content }}\n\n"
@@ -132,18 +134,22 @@ class ChatTemplate:
         return Budget.for_output(output_cap(self.context_tokens, messages))
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True,
-               budget: Budget | None = None) -> str:
-        """The prompt text; bounded by ``budget`` (by default a fresh one for these messages)."""
+               budget: Budget | None = None, tools: list[dict[str, Any]] | None = None) -> str:
+        """The prompt text; bounded by ``budget`` (by default a fresh one for these messages).
+        ``tools`` (OpenAI's shape) go to the template as ``tools`` only when some are offered."""
         b = budget or self.budget(messages)
         template = self._template
         previous, STATE.budget = STATE.budget, b
         try:
-            context = template.new_context({
+            variables: dict[str, Any] = {
                 "messages": [m.as_dict() for m in messages],
                 "add_generation_prompt": add_generation_prompt,
                 "bos_token": self.bos_token,
                 "eos_token": self.eos_token,
-            })
+            }
+            if tools:
+                variables["tools"] = tools
+            context = template.new_context(variables)
             parts: list[str] = []
             total, cap, deadline = 0, b.max_output, b.deadline
             for chunk in template.root_render_func(context):
@@ -167,21 +173,22 @@ class ChatTemplate:
         finally:
             STATE.budget = previous
 
-    def render_segments(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> list[str | int]:
+    def render_segments(self, messages: Sequence[Message], add_generation_prompt: bool = True,
+                        tools: list[dict[str, Any]] | None = None) -> list[str | int]:
         """Rendered text split into pieces: ``str`` for template text, ``int`` i for messages[i]'s content.
 
         Falls back to one plain string when the template alters or drops the assistant contents.
         """
         marked = [
-            Message(m.role, f"{_MARK_OPEN}{i}{_MARK_CLOSE}") if m.role == "assistant" else m
+            dataclasses.replace(m, content=f"{_MARK_OPEN}{i}{_MARK_CLOSE}") if m.role == "assistant" else m
             for i, m in enumerate(messages)
         ]
         budget = self.budget(messages)  # one deadline for both renders
-        text = self.render(marked, add_generation_prompt, budget)
+        text = self.render(marked, add_generation_prompt, budget, tools)
         expected = [i for i, m in enumerate(messages) if m.role == "assistant"]
         found = [int(x) for x in _MARK_RE.findall(text)]
         if found != expected:
-            return [self.render(messages, add_generation_prompt, budget)]
+            return [self.render(messages, add_generation_prompt, budget, tools)]
         out: list[str | int] = []
         pos = 0
         for match in _MARK_RE.finditer(text):

@@ -27,7 +27,7 @@ from assistant.eval.urial import write_urial_prompts
 from models.atomic import atomic_open
 from models.errors import AssistantError
 
-# The CPU schedule (stated in the README); "paper" is the LIMA recipe's own defaults in finetune.
+# The CPU schedule (stated in docs/eval.md); "paper" is the LIMA recipe's own defaults in finetune.
 SCHEDULES: dict[str, dict[str, Any]] = {
     "cpu": {"examples": 240, "epochs": 3, "max_length": 512, "batch_size": 4, "lr": 1e-4, "lr_end": 1e-5,
             "dev_max_new_tokens": 64},
@@ -86,18 +86,14 @@ def make_subset(data: Path, out: Path, examples: int, seed: int = 0, select: str
 def _selected_subset(data: Path, out: Path, examples: int, select: str, base: str | None,
                      max_length: int | None) -> dict[str, Any]:
     from finetune.curate.select import SelectConfig, run_select, write_selection
-    from finetune.errors import FinetuneError
 
     if select not in SELECT:
         raise AssistantError(f"Unknown --select {select!r}; use one of {', '.join(SELECT)}.")
     if not Path(data).expanduser().is_file():
         raise AssistantError(f"The LIMA data {data} does not exist; pass --data PATH/train.jsonl.")
     cfg = SelectConfig(n=examples, by=select, base=base, max_length=max_length or 2048, dialogues="keep")
-    try:
-        sel = run_select(str(Path(data).expanduser()), cfg, say=lambda m: click.echo(m, err=True))
-        files = write_selection(sel, out)
-    except FinetuneError as exc:
-        raise AssistantError(exc.message) from exc
+    sel = run_select(str(Path(data).expanduser()), cfg, say=lambda m: click.echo(m, err=True))
+    files = write_selection(sel, out)  # a FinetuneError is an AssistantError: the CLI prints it and its details
     return {"source": str(Path(data).expanduser().resolve()), "rows": sel.counts["rows"],
             "single_turn": sel.counts["kept_single_turn"], "dialogues": sel.counts["kept_dialogues"],
             "file": str(out), "seed": 0, "select": select, "selection": str(files["selection"])}

@@ -1,9 +1,15 @@
-"""``assistant serve``: an OpenAI- and Ollama-compatible HTTP server over one ChatEngine and the model store.
+"""``assistant serve``: an OpenAI- and Ollama-compatible HTTP server over one ServingEngine and the model store.
 
-This package owns the HTTP side only: the ASGI app (``app``), the request schemas (``schemas``), the
-OpenAI and Ollama routes, the engine worker with its FIFO queue, model switching and keep-alive
-(``worker``), the security checks (``security``: Host header, API key, CORS, body limit) and the error
-shape (``errors``). Templates, stop handling and sampling stay in ``assistant.engine``; ``engine`` here
-only adds what a server needs on top of it (raw-text completions, grammars, penalties, embeddings).
+    app.py             the ASGI app: routes, request log, error handler
+    state.py           ServeConfig and ServeState (the worker, the pinned model, request -> GenerationParams)
+    openai_routes.py   /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models
+    ollama_routes.py   /api/chat, /api/generate, /api/embed, /api/tags, /api/show, /api/ps ...
+    schemas.py         the request bodies (pydantic); grammar.py: JSON mode / schemas as GBNF
+    worker.py          the engine's thread: a bounded FIFO queue, model switching, keep-alive
+    streaming.py       SSE / NDJSON, the body limit, client disconnects
+    security.py        Host header, API key, CORS; errors.py: both APIs' error shapes
+    run.py             uvicorn on a loopback port (also in a background thread, for tests)
+
+Templates, stops and sampling stay in assistant.engine; the server never renders a prompt itself.
 Starlette, uvicorn and pydantic are imported only by this package, which only ``assistant serve`` imports.
 """

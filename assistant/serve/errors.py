@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from assistant.engine.base import BadGrammar, ContextTooLong
 from models.errors import AssistantError, BadModelFile, ModelNotFound, NotEnoughMemory
 
-
-class ContextTooLong(AssistantError):
-    """A prompt (or an input to embed) longer than the model's context."""
+__all__ = ["ApiError", "ContextTooLong", "bad_request", "from_exception", "queue_full", "unsupported"]
 
 
 class ApiError(Exception):
@@ -55,6 +54,8 @@ def from_exception(exc: BaseException) -> ApiError:
         return ApiError(400, str(exc), code="insufficient_memory", param="model")
     if isinstance(exc, BadModelFile):
         return ApiError(400, str(exc), code="bad_model_file", param="model")
+    if isinstance(exc, BadGrammar):
+        return ApiError(400, "llama.cpp could not parse the grammar made from response_format.", param="response_format")
     if isinstance(exc, ContextTooLong) or (isinstance(exc, AssistantError) and "too long for the context" in str(exc)):
         return ApiError(400, str(exc), code="context_length_exceeded", param="messages")
     if isinstance(exc, AssistantError):

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from assistant.engine.base import Chunk, Message
-from assistant.serve.engine import json_grammar
 from assistant.serve.errors import bad_request, from_exception, unsupported
+from assistant.serve.grammar import json_grammar
 from assistant.serve.schemas import (
     ChatMessage,
     ChatRequest,

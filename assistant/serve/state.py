@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.engine.base import GenerationParams, Message
-from assistant.serve.engine import ServeParams
 from assistant.serve.worker import EngineWorker, Job
 from models.errors import ModelNotFound
 from models.resolve import ResolvedModel, known_names, resolve
@@ -82,14 +81,16 @@ class ServeState:
         raise ModelNotFound(f"Unknown model {name!r}; this server has: {', '.join(self.model_names())}.")
 
     def params(self, model: ResolvedModel, *, grammar: str | None = None, presence_penalty: float | None = None,
-               frequency_penalty: float | None = None, stop: list[str] | None = None, **sampling: Any) -> ServeParams:
+               frequency_penalty: float | None = None, stop: list[str] | None = None, **sampling: Any) -> GenerationParams:
         """The request's values, then the model's manifest defaults, then ours (as the CLI does)."""
         defaults = model.manifest.defaults.as_dict() if model.manifest else {}
         defaults.pop("system", None)
         base = GenerationParams().with_overrides(**defaults).with_overrides(**sampling)
         base.stop = list(stop or [])
-        return ServeParams.of(base, grammar=grammar, presence_penalty=presence_penalty or 0.0,
-                              frequency_penalty=frequency_penalty or 0.0)
+        base.grammar = grammar
+        base.presence_penalty = presence_penalty or 0.0
+        base.frequency_penalty = frequency_penalty or 0.0
+        return base
 
     @staticmethod
     def with_default_system(model: ResolvedModel, messages: list[Message]) -> list[Message]:

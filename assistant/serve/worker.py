@@ -17,17 +17,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.engine.base import Chunk, GenerationParams, LoadOptions, Message, ModelInfo, Stats
-from assistant.serve.errors import ContextTooLong, queue_full
-from models.errors import AssistantError
+from assistant.engine.base import (
+    Chunk,
+    ContextTooLong,
+    GenerationParams,
+    LoadOptions,
+    Message,
+    ModelInfo,
+    ServingEngine,
+    Stats,
+)
+from assistant.serve.errors import queue_full
 from models.resolve import ResolvedModel
 
 log = logging.getLogger("assistant.serve")
-Loader = Callable[[Any, ResolvedModel, LoadOptions], ModelInfo]
+Loader = Callable[[ServingEngine, ResolvedModel, LoadOptions], ModelInfo]
 
 
-def default_loader(engine: Any, model: ResolvedModel, options: LoadOptions) -> ModelInfo:
-    return engine.load(model, options)  # type: ignore[no-any-return]
+def default_loader(engine: ServingEngine, model: ResolvedModel, options: LoadOptions) -> ModelInfo:
+    return engine.load(model, options)  # type: ignore[arg-type]  # LlamaEngine takes a ResolvedModel too
 
 
 @dataclass
@@ -72,7 +80,7 @@ class Job:
 
 
 class EngineWorker:
-    def __init__(self, engine: Any, options: LoadOptions, *, keep_alive: float = 300.0, max_queue: int = 16,
+    def __init__(self, engine: ServingEngine, options: LoadOptions, *, keep_alive: float = 300.0, max_queue: int = 16,
                  loader: Loader = default_loader, on_reply: Callable[[Job, str, Finished], None] | None = None) -> None:
         self.engine = engine
         self.options = options
@@ -194,8 +202,6 @@ class EngineWorker:
             job.emit(Finished("load", Stats(), load_seconds, started - job.submitted, load_seconds))
             return
         if job.kind == "embed":
-            if not hasattr(self.engine, "embed"):
-                raise AssistantError("This engine has no embeddings.")
             vectors, tokens = self.engine.embed(job.texts)
             job.emit(Embedded(vectors, tokens, load_seconds))
             return
@@ -220,9 +226,7 @@ class EngineWorker:
     def _stream(self, job: Job) -> Iterator[Chunk]:
         if job.kind == "chat":
             return iter(self.engine.stream(job.messages, job.params))
-        if hasattr(self.engine, "complete"):
-            return iter(self.engine.complete(job.prompt, job.params))
-        return iter(self.engine.stream([Message("user", job.prompt)], job.params))
+        return iter(self.engine.complete(job.prompt, job.params))
 
     def _check_length(self, job: Job) -> None:
         info = self.engine.info
@@ -230,10 +234,8 @@ class EngineWorker:
             return
         if job.kind == "chat":
             n = self.engine.count_tokens(job.messages)
-        elif hasattr(self.engine, "count_text"):
-            n = self.engine.count_text(job.prompt)
         else:
-            return
+            n = self.engine.count_text(job.prompt)
         if n >= info.context_length:
             raise ContextTooLong(
                 f"The prompt is {n} tokens, more than the model's context of {info.context_length}; "

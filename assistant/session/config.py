@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.errors import AssistantError
+
 if TYPE_CHECKING:
     from assistant.engine.base import GenerationParams, LoadOptions
     from models.resolve import ResolvedModel
@@ -34,6 +36,7 @@ class ChatOptions:
     max_tokens: int | None = None
     seed: int | None = None
     ignore_eos: bool = False
+    lora: str | None = None  # ADAPTER[:SCALE], a GGUF LoRA adapter over the model
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -65,7 +68,28 @@ class ChatOptions:
             chat_template=read_template_file(self.chat_template_file),
             force=self.force,
             verbose=self.verbose,
+            **lora_option(self.lora),
         )
+
+
+def lora_option(text: str | None) -> dict[str, Any]:
+    """``ADAPTER[:SCALE]`` -> LoadOptions' ``lora`` and ``lora_scale``; one sentence when it is wrong."""
+    if not text:
+        return {}
+    path, scale = text, 1.0
+    head, sep, tail = text.rpartition(":")
+    if sep and not Path(text).expanduser().exists():
+        try:
+            scale = float(tail)
+        except ValueError:
+            raise AssistantError(f"The scale in --lora {text} is not a number; write ADAPTER or ADAPTER:SCALE "
+                                 "(for example adapter.gguf:0.5).") from None
+        path = head
+    adapter = Path(path).expanduser()
+    if not adapter.is_file():
+        raise AssistantError(f"The LoRA adapter {adapter} does not exist; pass a GGUF adapter file "
+                             "(`assistant convert RUN --adapter` writes one).")
+    return {"lora": adapter, "lora_scale": scale}
 
 
 @dataclass
@@ -77,7 +101,6 @@ class SessionConfig:
 
 
 def read_template_file(path: Path | None) -> str | None:
-    from models.errors import AssistantError
 
     if path is None:
         return None

@@ -21,8 +21,10 @@ from assistant.session.chat import ChatSession
 from assistant.session.config import ChatOptions
 from assistant.session.resume import reopen
 from assistant.tui.actions import ACTIONS, bindings
+from assistant.tui.app_actions import AppActions, ModelChoice, available_models
+from assistant.tui.chat_actions import ChatActions
+from assistant.tui.conversations import Conversations
 from assistant.tui.engine_host import EngineFactory, EngineHost
-from assistant.tui.tools import ModelChoice, Tools, available_models
 from assistant.tui.widgets.chat_log import ChatLog
 from assistant.tui.widgets.prompt import PromptInput
 from assistant.tui.widgets.sidebar import Sidebar
@@ -33,7 +35,9 @@ MODAL_ACTIONS = {"quit", "help", "toggle_theme", "command_palette"}  # the keys 
 WIDE = 100  # columns from which the conversation list shows at start
 
 
-class ChatApp(Tools):
+class ChatApp(ChatActions, Conversations, AppActions):
+    """The core (base.ChatAppBase) with its three groups of actions; no group depends on another."""
+
     CSS_PATH = "chat.tcss"
     TITLE = "assistant"
     BINDINGS = bindings()  # type: ignore[assignment]

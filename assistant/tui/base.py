@@ -1,5 +1,7 @@
-"""What the chat app's parts share: its state (history, session, engine host, defaults), the status
-line, and loading a model in a thread worker (so the UI never waits for llama.cpp)."""
+"""The chat app's core, which its action groups (chat_actions, conversations, app_actions) act on:
+its state (history, session, engine host, defaults), the status line, the thread and the
+conversation list on screen, and loading a model in a thread worker (so the UI never waits for
+llama.cpp). app.py assembles the app from this core and the three action groups."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from assistant.history.store import History
 from assistant.session.chat import ChatSession
 from assistant.tui.engine_host import EngineHost
 from assistant.tui.reply import ReplyJob
-from assistant.tui.widgets.chat_log import ChatLog
+from assistant.tui.widgets.chat_log import ChatLog, record_mark
+from assistant.tui.widgets.message import MessageView
 from assistant.tui.widgets.prompt import PromptInput
+from assistant.tui.widgets.sidebar import Sidebar
 from assistant.tui.widgets.status import StatusLine
 from models.errors import AssistantError
 
@@ -119,5 +123,74 @@ class ChatAppBase(App[None]):
         except OSError:
             pass
 
-    def refresh_sidebar(self) -> None:  # the conversation list (Tools)
-        raise NotImplementedError
+    # -- the selected message ---------------------------------------------------------------------
+    def selected_view(self, role: str | None = None) -> MessageView | None:
+        """The focused message, else the last one (of ``role``, when given)."""
+        focused = self.focused
+        if isinstance(focused, MessageView) and (role is None or focused.role == role):
+            return focused
+        views = self.query_one(ChatLog).messages()
+        if isinstance(focused, MessageView) and role == "user" and focused in views:
+            earlier = [v for v in views[: views.index(focused)] if v.role == "user"]
+            if earlier:
+                return earlier[-1]
+        matching = [v for v in views if role is None or v.role == role]
+        return matching[-1] if matching else None
+
+    def busy(self) -> bool:
+        if self.job is not None:
+            self.notify("A reply is being written; press Esc to stop it first.", severity="warning")
+            return True
+        return False
+
+    # -- the thread on screen ----------------------------------------------------------------------
+    def branch_map(self) -> dict[int, tuple[int, int]]:
+        conv = self.session.conversation
+        if conv is None:
+            return {}
+        groups: dict[tuple[int | None, str], list[int]] = {}
+        for m in self.history.messages(conv.id):
+            groups.setdefault((m.parent_id, m.role), []).append(m.id)
+        return {i: (ids.index(i) + 1, len(ids)) for ids in groups.values() for i in ids}
+
+    async def show_thread(self) -> None:
+        thread = self.session.thread()
+        await self.query_one(ChatLog).show(thread, self.branch_map(), self.session.model)
+        self.show_title()
+        self.query_one(PromptInput).recall = [m.content for m in thread if m.role == "user"]  # Up recalls
+        last = next((m for m in reversed(thread) if m.role == "assistant" and m.stats), None)
+        self.status.context_used = int(last.stats.get("context_used", 0)) if last else 0
+
+    async def sync_thread(self) -> None:
+        """After a reply: give the views their saved records, without re-rendering the bodies."""
+        thread = [r for r in self.session.thread() if r.role != "system"]
+        views = self.query_one(ChatLog).messages()
+        if len(views) != len(thread) or any(v.role != r.role for v, r in zip(views, thread)):
+            await self.show_thread()
+            return
+        branches = self.branch_map()
+        for view, record in zip(views, thread):
+            view.record = record
+            label = "You" if record.role == "user" else (record.model or self.session.model)
+            view.set_header(label=label, branch=branches.get(record.id, (1, 1)), mark=record_mark(record))
+        self.show_title()
+
+    # -- the conversation list ------------------------------------------------------------------
+    def refresh_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        query = sidebar.search_box.value
+        if query.strip():
+            self.run_search(query)
+        else:
+            conv = self.session.conversation
+            sidebar.show_conversations(self.history.list_conversations(), conv.id if conv else None)
+
+    def run_search(self, text: str) -> None:
+        sidebar = self.query_one(Sidebar)
+        if not text.strip():
+            self.refresh_sidebar()
+            return
+        try:
+            sidebar.show_hits(self.history.search(text))
+        except AssistantError as exc:
+            self.notify(str(exc), severity="error")

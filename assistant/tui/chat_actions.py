@@ -1,5 +1,5 @@
-"""Sending, stopping, regenerating, editing and branch stepping: the app's half that drives
-``ChatSession`` from a thread worker and streams the reply into the screen."""
+"""The chat actions: send, stop, regenerate, edit and step through branches; the reply runs in a
+thread worker and streams into the screen through ReplyText / ReplyDone messages."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from textual import work
 from assistant.engine.base import Chunk
 from assistant.tui.base import ChatAppBase
 from assistant.tui.reply import ReplyDone, ReplyJob, ReplyText
-from assistant.tui.widgets.chat_log import ChatLog, record_mark
+from assistant.tui.widgets.chat_log import ChatLog
 from assistant.tui.widgets.message import MessageView
 from assistant.tui.widgets.prompt import PromptInput
 from models.errors import AssistantError
@@ -20,30 +20,12 @@ LIVE_RATE_INTERVAL = 1.0  # seconds between two updates of the status line's tok
 
 
 class ChatActions(ChatAppBase):
-    # -- the selected message ---------------------------------------------------------------------
-    def selected_view(self, role: str | None = None) -> MessageView | None:
-        """The focused message, else the last one (of ``role``, when given)."""
-        focused = self.focused
-        if isinstance(focused, MessageView) and (role is None or focused.role == role):
-            return focused
-        views = self.query_one(ChatLog).messages()
-        if isinstance(focused, MessageView) and role == "user" and focused in views:
-            earlier = [v for v in views[: views.index(focused)] if v.role == "user"]
-            if earlier:
-                return earlier[-1]
-        matching = [v for v in views if role is None or v.role == role]
-        return matching[-1] if matching else None
-
-    def _busy(self) -> bool:
-        if self.job is not None:
-            self.notify("A reply is being written; press Esc to stop it first.", severity="warning")
-            return True
-        return False
+    """Groups the chat actions and their reply worker; the state they act on is ChatAppBase's."""
 
     # -- send / regenerate / edit -------------------------------------------------------------------
     async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
         text = event.text
-        if not text.strip() or self._busy():
+        if not text.strip() or self.busy():
             return
         event.prompt.remember(text)
         event.prompt.clear()
@@ -54,7 +36,7 @@ class ChatActions(ChatAppBase):
         self._start(ReplyJob(view, "send", prompt=text), lambda: self.session.send(text))
 
     async def action_regenerate(self) -> None:
-        if self._busy():
+        if self.busy():
             return
         thread = self.session.thread()
         if not thread:
@@ -69,7 +51,7 @@ class ChatActions(ChatAppBase):
         self._start(ReplyJob(view, "retry"), self.session.retry)
 
     def action_edit(self) -> None:
-        if self._busy():
+        if self.busy():
             return
         target = self.selected_view("user")
         if target is None or target.record is None:
@@ -80,7 +62,7 @@ class ChatActions(ChatAppBase):
         record = target.record
 
         async def edited(text: str | None) -> None:
-            if text is None or not text.strip() or self._busy():
+            if text is None or not text.strip() or self.busy():
                 return
             log = self.query_one(ChatLog)
             views = log.messages()
@@ -211,7 +193,7 @@ class ChatActions(ChatAppBase):
 
     # -- branches --------------------------------------------------------------------------------
     async def action_branch(self, step: int) -> None:
-        if self._busy():
+        if self.busy():
             return
         target = self.selected_view()
         if target is None or target.record is None:
@@ -226,35 +208,3 @@ class ChatActions(ChatAppBase):
         views = self.query_one(ChatLog).messages()
         if was_focused and index < len(views):
             views[index].focus()
-
-    # -- the thread on screen ----------------------------------------------------------------------
-    def branch_map(self) -> dict[int, tuple[int, int]]:
-        conv = self.session.conversation
-        if conv is None:
-            return {}
-        groups: dict[tuple[int | None, str], list[int]] = {}
-        for m in self.history.messages(conv.id):
-            groups.setdefault((m.parent_id, m.role), []).append(m.id)
-        return {i: (ids.index(i) + 1, len(ids)) for ids in groups.values() for i in ids}
-
-    async def show_thread(self) -> None:
-        thread = self.session.thread()
-        await self.query_one(ChatLog).show(thread, self.branch_map(), self.session.model)
-        self.show_title()
-        self.query_one(PromptInput).recall = [m.content for m in thread if m.role == "user"]  # Up recalls
-        last = next((m for m in reversed(thread) if m.role == "assistant" and m.stats), None)
-        self.status.context_used = int(last.stats.get("context_used", 0)) if last else 0
-
-    async def sync_thread(self) -> None:
-        """After a reply: give the views their saved records, without re-rendering the bodies."""
-        thread = [r for r in self.session.thread() if r.role != "system"]
-        views = self.query_one(ChatLog).messages()
-        if len(views) != len(thread) or any(v.role != r.role for v, r in zip(views, thread)):
-            await self.show_thread()
-            return
-        branches = self.branch_map()
-        for view, record in zip(views, thread):
-            view.record = record
-            label = "You" if record.role == "user" else (record.model or self.session.model)
-            view.set_header(label=label, branch=branches.get(record.id, (1, 1)), mark=record_mark(record))
-        self.show_title()

@@ -3,34 +3,14 @@ rename and delete (with a confirmation)."""
 
 from __future__ import annotations
 
-from assistant.tui.chat_actions import ChatActions
+from assistant.tui.base import ChatAppBase
 from assistant.tui.widgets.chat_log import ChatLog
 from assistant.tui.widgets.sidebar import Sidebar
 from models.errors import AssistantError
 
 
-class Conversations(ChatActions):
-    """The conversation list: open, search, new, rename, delete."""
-
-    # -- conversations ---------------------------------------------------------------------------
-    def refresh_sidebar(self) -> None:
-        sidebar = self.query_one(Sidebar)
-        query = sidebar.search_box.value
-        if query.strip():
-            self.run_search(query)
-        else:
-            conv = self.session.conversation
-            sidebar.show_conversations(self.history.list_conversations(), conv.id if conv else None)
-
-    def run_search(self, text: str) -> None:
-        sidebar = self.query_one(Sidebar)
-        if not text.strip():
-            self.refresh_sidebar()
-            return
-        try:
-            sidebar.show_hits(self.history.search(text))
-        except AssistantError as exc:
-            self.notify(str(exc), severity="error")
+class Conversations(ChatAppBase):
+    """Groups the conversation list's actions; the state they act on is ChatAppBase's."""
 
     def on_sidebar_search_changed(self, event: Sidebar.SearchChanged) -> None:
         self.run_search(event.text)
@@ -39,7 +19,7 @@ class Conversations(ChatActions):
         await self.open_conversation(event.conversation_id, event.message_id)
 
     async def open_conversation(self, conv_id: int, message_id: int | None = None) -> None:
-        if self._busy():
+        if self.busy():
             return
         try:
             self.session.open(conv_id)
@@ -69,7 +49,7 @@ class Conversations(ChatActions):
         self.session.leaf_id = leaf
 
     async def action_new_chat(self) -> None:
-        if self._busy():
+        if self.busy():
             return
         self.session.new_conversation()
         self.session.params, self.session.system = self.default_params, self.default_system
@@ -124,7 +104,7 @@ class Conversations(ChatActions):
             self.notify("Nothing to delete: this chat is not saved yet.")
             return
         if self.job is not None and self.session.conversation and self.session.conversation.id == conv_id:
-            self._busy()
+            self.busy()
             return
         from assistant.tui.screens.dialogs import ConfirmScreen
 

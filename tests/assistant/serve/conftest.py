@@ -46,6 +46,9 @@ class ScriptEngine(FakeEngine):
     def complete(self, prompt: str, params: GenerationParams | None = None) -> Iterator[Chunk]:
         return self.stream([Message("user", prompt)], params)
 
+    def count_text(self, prompt: str) -> int:
+        return self.count_tokens([Message("user", prompt)])
+
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         vectors = []
         for t in texts:

@@ -138,7 +138,7 @@ def test_idle_model_unloads_after_keep_alive() -> None:
 
 def test_a_model_that_does_not_fit_is_a_4xx_with_our_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     import assistant.engine.memory as memory
-    from assistant.serve.engine import ServeEngine
+    from assistant.engine.llama import LlamaEngine
     from assistant.serve.worker import default_loader
 
     monkeypatch.setattr(memory, "available_memory", lambda: 16 << 20)
@@ -147,7 +147,7 @@ def test_a_model_that_does_not_fit_is_a_4xx_with_our_sentence(monkeypatch: pytes
     from assistant.serve.state import ServeConfig, ServeState
     from assistant.serve.worker import EngineWorker
 
-    state = ServeState(EngineWorker(ServeEngine(), LoadOptions(n_ctx=512), loader=default_loader), ServeConfig(quiet=True))
+    state = ServeState(EngineWorker(LlamaEngine(), LoadOptions(n_ctx=512), loader=default_loader), ServeConfig(quiet=True))
     with BackgroundServer(state) as url:
         r = chat(url, "hi")
         assert r.status_code == 400 and r.json()["error"]["code"] == "insufficient_memory"

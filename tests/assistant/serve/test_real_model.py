@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from assistant.engine.base import LoadOptions
-from assistant.serve.engine import ServeEngine
+from assistant.engine.llama import LlamaEngine
 from assistant.serve.run import BackgroundServer
 from assistant.serve.state import ServeConfig, ServeState
 from assistant.serve.worker import EngineWorker
@@ -22,7 +22,7 @@ GREEDY = {"temperature": 0, "max_tokens": 48}
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    worker = EngineWorker(ServeEngine(), LoadOptions(n_ctx=2048, n_threads=1))
+    worker = EngineWorker(LlamaEngine(), LoadOptions(n_ctx=2048, n_threads=1))
     with BackgroundServer(ServeState(worker, ServeConfig(quiet=True))) as address:
         yield address
 

@@ -12,7 +12,7 @@ from assistant.engine.base import ChatEngine, GenerationParams
 from assistant.engine.fake import FakeEngine, ScriptedReply
 from assistant.history.store import History
 from assistant.tui.app import ChatApp
-from assistant.tui.tools import ModelChoice
+from assistant.tui.app_actions import ModelChoice
 
 MODELS = [ModelChoice("fake-model", "bundled · the scripted test engine"), ModelChoice("other-model", "store · another")]
 

@@ -17,7 +17,7 @@ from assistant.engine.template import ChatTemplate, TemplateRefused
 from assistant.tui.launch import make_factory
 from assistant.tui.widgets.chat_log import ChatLog
 from models.errors import AssistantError
-from tests.assistant.test_untrusted_templates import DOUBLE_40, NESTED_LOOPS, RECURSIVE_MACRO
+from tests.assistant.engine.test_untrusted_templates import DOUBLE_40, NESTED_LOOPS, RECURSIVE_MACRO
 from tests.assistant.tui.conftest import Engines, notes, ready, send, wait_for
 
 pytestmark = pytest.mark.asyncio

@@ -66,7 +66,7 @@ async def test_first_paint_does_not_wait_for_the_model() -> None:
 
 
 def test_model_choices_list_the_bundled_models() -> None:
-    from assistant.tui.tools import available_models
+    from assistant.tui.app_actions import available_models
     from models.bundled import BUNDLED
 
     names = [m.name for m in available_models()]

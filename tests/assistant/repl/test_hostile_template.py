@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.assistant.test_untrusted_templates import DOUBLE_40, NESTED_LOOPS, RECURSIVE_MACRO
+from tests.assistant.engine.test_untrusted_templates import DOUBLE_40, NESTED_LOOPS, RECURSIVE_MACRO
 from tests.bounded_cli import CPU_LIMIT_S, GB, PEAK_LIMIT, run_bounded
 
 SENTENCE = re.compile(r"The --chat-template file [^\n]+; fix it or pass another with --chat-template FILE\.")

@@ -247,8 +247,9 @@ import io, sys
 from pathlib import Path
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
-from tests.assistant.test_repl import Loader
+from tests.assistant.repl.test_loop import Loader
 from assistant.repl.loop import run_repl
+from assistant.session.config import ChatOptions
 
 class Flushing(io.TextIOBase):
     def write(self, s):
@@ -265,13 +266,15 @@ def test_sigterm_mid_reply_saves_the_text_so_far(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT], stdout=subprocess.PIPE, bufsize=0, cwd=repo,
                             env={**os.environ, "PYTHONPATH": str(repo)})
     assert proc.stdout is not None
     seen = b""
     while b"w5 " not in seen:  # a few words streamed, well inside the first save interval
-        seen += os.read(proc.stdout.fileno(), 1)
+        byte = os.read(proc.stdout.fileno(), 1)
+        assert byte, f"the REPL exited before streaming: {proc.communicate(timeout=30)}"
+        seen += byte
     proc.terminate()
     rest = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 128 + signal.SIGTERM

@@ -11,7 +11,7 @@ import pytest
 from assistant.history.store import History
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_terminal_session_ctrl_c_stops_the_reply_and_ctrl_d_quits() -> None:

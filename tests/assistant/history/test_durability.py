@@ -13,7 +13,7 @@ from pathlib import Path
 
 from assistant.history.store import History
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 WRITER = textwrap.dedent("""
     import sys

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from assistant.tui.conversations import Conversations
+from assistant.tui.base import ChatAppBase
 from assistant.tui.widgets.message import code_blocks
 from models.errors import AssistantError
 
@@ -40,7 +40,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "chat"
 
 
-class Tools(Conversations):
+class AppActions(ChatAppBase):
+    """Groups the app's other actions; the state they act on is ChatAppBase's."""
+
     # -- copy and export -------------------------------------------------------------------------
     def action_copy_message(self) -> None:
         view = self.selected_view()
@@ -137,7 +139,7 @@ class Tools(Conversations):
         self.push_screen(SettingsScreen(session.system, session.params, apply), closed)
 
     def action_pick_model(self) -> None:
-        if self._busy():
+        if self.busy():
             return
         from assistant.tui.screens.dialogs import ChoiceScreen
 
