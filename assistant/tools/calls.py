@@ -81,6 +81,11 @@ class ToolCallError:
     def as_result(self) -> ToolResult:
         return ToolResult(self.message, is_error=True)
 
+    def as_call(self) -> ToolCall:
+        """A stand-in call for the history (empty arguments, so every template renders it), which
+        the ``tool`` message carrying ``as_result()`` answers by ``id``."""
+        return ToolCall(self.id, self.name or "invalid_tool_call", {}, self.raw)
+
 
 Event = TextEvent | ToolCallEvent | ToolCallError
 

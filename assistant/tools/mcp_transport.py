@@ -53,10 +53,11 @@ def kill_tree(pid: int) -> None:
     if sys.platform != "win32":
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-    for proc in [*children, psutil.Process(pid) if psutil.pid_exists(pid) else None]:
-        if proc is not None:
-            with suppress(psutil.Error):
-                proc.kill()
+    for proc in children:
+        with suppress(psutil.Error):
+            proc.kill()
+    with suppress(psutil.Error):
+        psutil.Process(pid).kill()
 
 
 @asynccontextmanager

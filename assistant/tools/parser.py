@@ -118,6 +118,8 @@ class ToolCallParser:
         buf = self._pending
         if self.fmt.reply_start_json and not self._visible:
             stripped = buf.lstrip()
+            if self.calls and stripped.startswith(";"):  # Llama 3 separates calls with "; "
+                stripped = stripped[1:].lstrip()
             if not stripped:
                 return False  # hold leading whitespace until the reply shows what it is
             if stripped[0] == "{":

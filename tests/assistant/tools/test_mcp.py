@@ -25,6 +25,18 @@ def server(name: str, timeout: float = 20, **env: str) -> McpServerConfig:
                            source="test-mcp.json")
 
 
+def gone(pid: int) -> bool:
+    """Whether the process has ended (a zombie awaiting its reaper counts as ended)."""
+    for _ in range(50):
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.fixture(scope="module")
 def hub() -> Iterator[McpHub]:
     hub = McpHub({"good": server("good", GOOD_TOKEN="passed")}, max_result_bytes=10_000)
@@ -72,11 +84,13 @@ def test_a_call_past_its_timeout_kills_the_server_and_the_next_call_restarts_it(
     try:
         hub.list_tools("good")  # started within its timeout (the SDK imports take a moment)
         first_pid = int(hub.call("good", "pid", {}).content)
+        grandchild = int(hub.call("good", "child", {}).content)
+        assert psutil.Process(grandchild).is_running()
         started = time.monotonic()
         slow = hub.call("good", "sleep", {"seconds": 30})
         assert time.monotonic() - started < 6
         assert slow.is_error and "took longer than 1.5 s" in slow.content and "starts again" in slow.content
-        assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE
+        assert gone(first_pid) and gone(grandchild)  # the whole tree
         second = hub.call("good", "pid", {})
         assert not second.is_error and int(second.content) != first_pid
     finally:
@@ -121,3 +135,13 @@ def test_toolset_offers_builtins_and_server_tools_and_reports_broken_servers() -
         tools.close()
     with pytest.raises(ToolError, match="shut down"):
         hub.list_tools("good")
+
+
+def test_a_command_that_does_not_exist_is_one_sentence(tmp_path: Path) -> None:
+    missing = McpServerConfig("ghost", str(tmp_path / "no-such-server"), timeout=2, source="test-mcp.json")
+    hub = McpHub({"ghost": missing}, start_timeout=5)
+    try:
+        with pytest.raises(ToolError, match=r"'ghost' could not be started \(No such file or directory: .*no-such-server\)"):
+            hub.list_tools("ghost")
+    finally:
+        hub.close()

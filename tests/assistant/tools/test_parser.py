@@ -195,3 +195,17 @@ def test_deltas_reassemble_exactly_to_the_non_streamed_calls() -> None:
     assert [i["id"] for i in items if "id" in i] == [c.id for c in parser.calls]  # id and name once per call
     assert sum(1 for i in items if i["function"].get("name")) == 3
     assert [json.loads(c["function"]["arguments"]) for c in expected][0]["city"] == "Zürich 東京 🌤"
+
+
+def test_llama3_calls_separated_by_semicolons() -> None:
+    text = '{"name": "search", "parameters": {"q": "a"}}; {"name": "search", "parameters": {"q": "b"}}'
+    assert summary(parse_reply(FORMATS["llama3"], text, SCHEMAS)) == [("call", "search", {"q": "a"}),
+                                                                       ("call", "search", {"q": "b"})]
+
+
+def test_an_error_has_a_stand_in_call_for_the_history() -> None:
+    err = parse_reply(FORMATS["hermes"], "<tool_call>{'name': 'search'}</tool_call>", SCHEMAS)[0]
+    assert isinstance(err, ToolCallError)
+    stand_in, result = err.as_call(), err.as_result()
+    assert (stand_in.id, stand_in.name, stand_in.arguments) == (err.id, "invalid_tool_call", {})
+    assert result.is_error and "single quotes" in result.content

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 from mcp.server.mcpserver import MCPServer
@@ -47,6 +49,13 @@ def sleep(seconds: float) -> str:
 def env(name: str) -> str:
     """The value of an environment variable in the server (or <unset>)."""
     return os.environ.get(name, "<unset>")
+
+
+@server.tool()
+def child() -> int:
+    """Start a long-lived child process (a process tree) and return its pid."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    return proc.pid
 
 
 @server.tool()
