@@ -31,7 +31,7 @@ validate.py    schema_problem(name, schema, arguments) -> sentence or None (json
 mcp_config.py  load_mcp_config(path|None) -> {name: McpServerConfig} from the mcpServers JSON
                (mcp.json in the config dir by default); bad JSON or keys -> ToolError naming both.
 mcp_transport.py  The stdio transport: bounded messages, strict stdout, stderr tail, kill_tree.
-mcp_client.py  McpHub(servers): list_tools(server), call(server, tool, args) -> ToolResult, stop,
+mcp_client.py  McpHub(servers, start_timeout=None): list_tools(server), call(server, tool, args) -> ToolResult, stop,
                close; sessions on a background asyncio loop; timeouts kill the process tree.
 registry.py    ToolSet.load(allow_dirs, mcp_config) / ToolSet(tools, hub): list(), get(), select(),
                offered(names) (for the parser), schemas(names) (for the template), call(call,
