@@ -47,7 +47,7 @@ class ScriptEngine(FakeEngine):
         return self.stream([Message("user", prompt)], params)
 
     def count_text(self, prompt: str) -> int:
-        return self.count_tokens([Message("user", prompt)])
+        return len(prompt.split())  # a raw prompt: no template
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         vectors = []

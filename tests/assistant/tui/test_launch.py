@@ -31,7 +31,7 @@ def test_continue_without_history_is_one_line(capsys: pytest.CaptureFixture[str]
         main(["chat", "--continue"])
     assert exc.value.code != 0
     assert capsys.readouterr().err.strip() == (
-        "Error: There is no conversation to continue yet; run `assistant chat` to start one.")
+        "Error: There is no saved conversation to continue; start one with `assistant chat`.")
 
 
 def test_app_modules_import_no_engine_or_torch() -> None:
