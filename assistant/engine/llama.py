@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.engine.base import (
     Chunk,
@@ -39,6 +39,9 @@ from models.errors import AssistantError
 from models.gguf_file import GGUFInfo, read_gguf
 from models.llama_open import open_llama
 from models.resolve import ResolvedModel, resolve
+
+if TYPE_CHECKING:
+    from assistant.tools.formats import ToolFormat
 
 MAX_DEFAULT_CTX = 8192
 GENERATION_RESERVE = 512  # tokens kept free for the reply when trimming a long history
@@ -82,6 +85,9 @@ class LlamaEngine:
         self._n_threads = 0
         self._max_token_chars = MAX_TOKEN_CHARS  # the longest token of the vocabulary, in UTF-8 bytes
         self._embedder: Embedder | None = None  # opened on the first embed()
+        self._tool_format_override: str | None = None  # the manifest's "tool_format"
+        self._tool_template_source: str | None = None  # a tools-capable template for a model whose own has none
+        self._tool_template: ChatTemplate | None = None
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, model: str | ResolvedModel | None, options: LoadOptions | None = None) -> ModelInfo:
@@ -138,6 +144,10 @@ class LlamaEngine:
             i for i in (llm.token_eos(),) if i >= 0 and llama_cpp.llama_vocab_is_eog(vocab, i)
         }
         manifest = resolved.manifest
+        override = manifest.extra.get("tool_format") if manifest else None
+        self._tool_format_override = override if isinstance(override, str) else None
+        self._tool_template_source = tool_template_of(resolved)
+        self._tool_template = None
         self.info = ModelInfo(
             name=resolved.name,
             path=resolved.path,
@@ -170,11 +180,40 @@ class LlamaEngine:
             raise AssistantError("No model is loaded; load one first.")
         return self._llm
 
+    def tool_format(self) -> ToolFormat:
+        """How this model writes tool calls: the manifest's ``tool_format``, else detected from the
+        template; ToolsUnsupported (one sentence) when no template of the model has a tools section."""
+        return self._tools_template()[1]
+
+    def _tools_template(self) -> tuple[ChatTemplate, ToolFormat]:
+        """The template that renders tools (the model's, else its tools template) and the call format."""
+        from assistant.tools.formats import ToolsUnsupported, detect_format
+
+        main = self.template
+        if main is None:
+            raise AssistantError("No model is loaded; load one first.")
+        try:
+            return main, detect_format(main.source, self._tool_format_override, who=main.who)
+        except ToolsUnsupported:
+            source = self._tool_template_source
+            if source is None:
+                raise
+        if self._tool_template is None:
+            self._tool_template = ChatTemplate(source, "tools", main.bos_token, main.eos_token,
+                                               model_file=main.model_file, context_tokens=main.context_tokens)
+        return self._tool_template, detect_format(source, self._tool_format_override, who=self._tool_template.who)
+
     def _tokenize_prompt(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None = None) -> list[int]:
         llm = self._require()
         assert self.template is not None
+        template, shape = self.template, None
+        if tools:
+            from assistant.tools.messages import template_inputs
+
+            template, fmt = self._tools_template()
+            shape = lambda ms: template_inputs(ms, tools, fmt)  # noqa: E731
         out: list[int] = []
-        for piece in self.template.render_segments(messages, tools=tools):
+        for piece in template.render_segments(messages, shape=shape):
             if isinstance(piece, int):
                 content = messages[piece].content
                 ids = self._reply_ids.get(content)
@@ -391,6 +430,19 @@ class LlamaEngine:
         logits = self._prompt_logits[1]
         ctypes.memmove(llama_cpp.llama_get_logits_ith(llm.ctx, -1), logits.ctypes.data, logits.nbytes)
         return True
+
+
+def tool_template_of(resolved: ResolvedModel) -> str | None:
+    """A tools-capable template for the model: its manifest's ``tool_template`` (Jinja text), or the
+    one shipped for a bundled model (models/templates/)."""
+    from models import bundled
+
+    text = resolved.manifest.extra.get("tool_template") if resolved.manifest else None
+    if isinstance(text, str) and text.strip():
+        return text
+    if resolved.source == "bundled" and resolved.name in bundled.BUNDLED:
+        return bundled.BUNDLED[resolved.name].tool_template_text()
+    return None
 
 
 def model_path_of(engine: LlamaEngine) -> Path | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,6 +45,7 @@ FALLBACK_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
+Shape = Callable[[Sequence[Message]], dict[str, Any]]  # messages -> the template's messages and tools
 FALLBACK_STOP = ["\nUser:", "\nAssistant:"]
 FALLBACK_WARNING = (
     "This model has no chat template; using the plain 'User:/Assistant:' fallback format "
@@ -69,6 +70,8 @@ def describe(origin: str, model_file: str = "") -> str:
         return "The --chat-template file"
     if origin == "fallback":
         return "The fallback chat template"
+    if origin == "tools":
+        return f"The tools chat template for {model_file}" if model_file else "The tools chat template"
     return f"The chat template inside {model_file}" if model_file else "The model's own chat template"
 
 
@@ -134,21 +137,19 @@ class ChatTemplate:
         return Budget.for_output(output_cap(self.context_tokens, messages))
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True,
-               budget: Budget | None = None, tools: list[dict[str, Any]] | None = None) -> str:
+               budget: Budget | None = None, shape: Shape | None = None) -> str:
         """The prompt text; bounded by ``budget`` (by default a fresh one for these messages).
-        ``tools`` (OpenAI's shape) go to the template as ``tools`` only when some are offered."""
+        ``shape`` turns the messages into the template's ``messages`` and ``tools`` variables when
+        tools are on (assistant.tools.messages.template_inputs); without it, ``as_dict`` and no tools."""
         b = budget or self.budget(messages)
         template = self._template
         previous, STATE.budget = STATE.budget, b
         try:
-            variables: dict[str, Any] = {
-                "messages": [m.as_dict() for m in messages],
-                "add_generation_prompt": add_generation_prompt,
-                "bos_token": self.bos_token,
-                "eos_token": self.eos_token,
-            }
-            if tools:
-                variables["tools"] = tools
+            variables: dict[str, Any] = (
+                shape(messages) if shape is not None else {"messages": [m.as_dict() for m in messages]}
+            )
+            variables.update(add_generation_prompt=add_generation_prompt, bos_token=self.bos_token,
+                             eos_token=self.eos_token)
             context = template.new_context(variables)
             parts: list[str] = []
             total, cap, deadline = 0, b.max_output, b.deadline
@@ -174,7 +175,7 @@ class ChatTemplate:
             STATE.budget = previous
 
     def render_segments(self, messages: Sequence[Message], add_generation_prompt: bool = True,
-                        tools: list[dict[str, Any]] | None = None) -> list[str | int]:
+                        shape: Shape | None = None) -> list[str | int]:
         """Rendered text split into pieces: ``str`` for template text, ``int`` i for messages[i]'s content.
 
         Falls back to one plain string when the template alters or drops the assistant contents.
@@ -184,11 +185,11 @@ class ChatTemplate:
             for i, m in enumerate(messages)
         ]
         budget = self.budget(messages)  # one deadline for both renders
-        text = self.render(marked, add_generation_prompt, budget, tools)
+        text = self.render(marked, add_generation_prompt, budget, shape)
         expected = [i for i, m in enumerate(messages) if m.role == "assistant"]
         found = [int(x) for x in _MARK_RE.findall(text)]
         if found != expected:
-            return [self.render(messages, add_generation_prompt, budget, tools)]
+            return [self.render(messages, add_generation_prompt, budget, shape)]
         out: list[str | int] = []
         pos = 0
         for match in _MARK_RE.finditer(text):
