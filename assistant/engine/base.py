@@ -114,6 +114,7 @@ class Chunk:
     text: str
     finish_reason: FinishReason | None = None  # set on the last chunk only
     stats: Stats | None = None  # set on the last chunk only
+    event: Any = None  # a tool call shown or done (assistant.session.tool_turns), with empty text
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.engine.base import (
     Chunk,
@@ -43,6 +44,7 @@ class FakeEngine:
         self.info: ModelInfo | None = None
         self.calls: list[tuple[list[Message], GenerationParams]] = []
         self._cancel = threading.Event()
+        self.tool_format_name = "hermes"
 
     def queue(self, *replies: str | ScriptedReply) -> None:
         self.replies.extend(r if isinstance(r, ScriptedReply) else ScriptedReply(r) for r in replies)
@@ -57,6 +59,12 @@ class FakeEngine:
             template_origin="gguf", eot_tokens=["<|im_end|>"],
         )
         return self.info
+
+    def tool_format(self) -> Any:
+        """Replies that call tools are scripted in the Hermes format (``<tool_call>{json}</tool_call>``)."""
+        from assistant.tools.formats import format_by_name
+
+        return format_by_name(self.tool_format_name)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return sum(len(m.content.split()) + 4 for m in messages)

@@ -31,7 +31,13 @@ def to_markdown(conv: Conversation, thread: list[MessageRecord]) -> str:
         heading = ROLE_TITLES.get(msg.role, msg.role.title())
         if msg.role == "assistant" and msg.model and msg.model != conv.model:
             heading += f" ({msg.model})"
+        if msg.role == "tool":
+            heading = f"Tool result: {msg.tool_name or 'tool'}" + (" (error)" if msg.finish_reason == "error" else "")
         lines += [f"## {heading}", "", msg.content.rstrip()]
+        for call in msg.tool_calls or []:
+            fn = call.get("function", {})
+            lines += ["", f"Tool call `{fn.get('name', '?')}`:", "", "```json",
+                      json.dumps(fn.get("arguments", {}), ensure_ascii=False, indent=2), "```"]
         if msg.interrupted:
             lines += ["", "*(interrupted: the program stopped during this reply)*"]
         elif msg.finish_reason == "cancelled":

@@ -54,6 +54,12 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    # 3: tool calls (an assistant's, JSON in OpenAI's shape with arguments as objects) and tool results
+    """
+    ALTER TABLE messages ADD COLUMN tool_calls TEXT;
+    ALTER TABLE messages ADD COLUMN tool_call_id TEXT;
+    ALTER TABLE messages ADD COLUMN tool_name TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

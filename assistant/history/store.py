@@ -57,6 +57,9 @@ class MessageRecord:
     finish_reason: str | None
     stats: dict[str, Any]
     interrupted: bool
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant's calls: {"id", "type", "function": {"name", "arguments": {...}}}
+    tool_call_id: str | None = None  # a tool message: the call it answers
+    tool_name: str | None = None  # a tool message: the tool that ran
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,9 +83,11 @@ def _conversation(row: sqlite3.Row) -> Conversation:
 
 
 def _message(row: sqlite3.Row) -> MessageRecord:
+    calls = json.loads(row["tool_calls"]) if row["tool_calls"] else None
     return MessageRecord(row["id"], row["conversation_id"], row["parent_id"], row["role"], row["content"],
                          row["model"], row["created"], row["finish_reason"], json.loads(row["stats"] or "{}"),
-                         bool(row["interrupted"]))
+                         bool(row["interrupted"]), calls if isinstance(calls, list) else None,
+                         row["tool_call_id"], row["tool_name"])
 
 
 class History:
@@ -216,26 +221,33 @@ class History:
 
     # -- messages -------------------------------------------------------------------------------
     def _insert(self, conv_id: int, role: str, content: str, parent_id: int | None, model: str | None,
-                finish_reason: str | None, stats: dict[str, Any] | None, interrupted: bool) -> MessageRecord:
+                finish_reason: str | None, stats: dict[str, Any] | None, interrupted: bool,
+                tool_call_id: str | None = None, tool_name: str | None = None) -> MessageRecord:
         now = time.time()
         with self._write() as db:
             if db.execute("SELECT 1 FROM conversations WHERE id = ?", (conv_id,)).fetchone() is None:
                 raise AssistantError(f"No conversation {conv_id} in the history; it may have been removed.")
             cur = db.execute(
                 "INSERT INTO messages(conversation_id, parent_id, role, content, model, created, finish_reason,"
-                " stats, interrupted) VALUES (?,?,?,?,?,?,?,?,?)",
+                " stats, interrupted, tool_call_id, tool_name) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (conv_id, parent_id, role, content, model, now, finish_reason, json.dumps(stats or {}),
-                 int(interrupted)),
+                 int(interrupted), tool_call_id, tool_name),
             )
             msg_id = int(cur.lastrowid or 0)
             db.execute("UPDATE conversations SET updated = ?, leaf_id = ? WHERE id = ?", (now, msg_id, conv_id))
         return MessageRecord(msg_id, conv_id, parent_id, role, content, model, now, finish_reason,
-                             dict(stats or {}), interrupted)
+                             dict(stats or {}), interrupted, None, tool_call_id, tool_name)
 
     def add_message(self, conv_id: int, role: str, content: str, *, parent_id: int | None,
                     model: str | None = None, finish_reason: str | None = None,
                     stats: dict[str, Any] | None = None) -> MessageRecord:
         return self._insert(conv_id, role, content, parent_id, model, finish_reason, stats, False)
+
+    def add_tool_result(self, conv_id: int, content: str, *, parent_id: int, call_id: str, name: str,
+                        is_error: bool = False) -> MessageRecord:
+        """A tool's result (``role`` tool), answering the call ``call_id`` of the assistant message before it."""
+        return self._insert(conv_id, "tool", content, parent_id, None, "error" if is_error else None, None, False,
+                            call_id, name)
 
     def start_reply(self, conv_id: int, *, parent_id: int | None, model: str | None) -> MessageRecord:
         """An empty assistant message, ``interrupted`` until ``finish_reply``."""
@@ -245,12 +257,14 @@ class History:
         with self._write() as db:
             db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
 
-    def finish_reply(self, message_id: int, content: str, finish_reason: str, stats: dict[str, Any]) -> None:
+    def finish_reply(self, message_id: int, content: str, finish_reason: str, stats: dict[str, Any],
+                     tool_calls: list[dict[str, Any]] | None = None) -> None:
         now = time.time()
         with self._write() as db:
             db.execute(
-                "UPDATE messages SET content = ?, finish_reason = ?, stats = ?, interrupted = 0 WHERE id = ?",
-                (content, finish_reason, json.dumps(stats), message_id),
+                "UPDATE messages SET content = ?, finish_reason = ?, stats = ?, interrupted = 0, tool_calls = ?"
+                " WHERE id = ?",
+                (content, finish_reason, json.dumps(stats), json.dumps(tool_calls) if tool_calls else None, message_id),
             )
             db.execute("UPDATE conversations SET updated = ? WHERE id = "
                        "(SELECT conversation_id FROM messages WHERE id = ?)", (now, message_id))

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 from assistant.engine.base import ChatEngine, Chunk, GenerationParams, Message
 from assistant.history.store import Conversation, History, MessageRecord
 from models.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.session.tool_turns import ToolRunner
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a growing reply
 TITLE_CHARS = 60
@@ -73,6 +76,7 @@ class ChatSession:
         self.last_finish_reason: str | None = None
         self.last_stats: dict[str, Any] = {}
         self._cancelled = False
+        self.tools: ToolRunner | None = None  # tools on for this chat (app, REPL, ask --tool)
         if conversation_id is not None:
             self.open(conversation_id)
 
@@ -203,16 +207,69 @@ class ChatSession:
                 out.setdefault(m.parent_id, []).append(m.id)
         return out
 
-    def engine_messages(self, upto: int | None = None) -> list[Message]:
-        """What the engine sees: the system prompt, then the thread up to ``upto`` (default: leaf)."""
+    def engine_messages(self, upto: int | None = None, *, tools: bool = False) -> list[Message]:
+        """What the engine sees: the system prompt, then the thread up to ``upto`` (default: leaf).
+        Without tools, a tool's result is shown as a user message and calls are left out."""
         assert self.conversation is not None
         thread = self.history.thread(self.conversation.id, upto if upto is not None else self.leaf_id)
         out = [Message("system", self.system)] if self.system else []
-        return out + [Message(m.role, m.content) for m in thread if m.role in ("user", "assistant")]
+        for m in thread:
+            if m.role == "tool":
+                out.append(Message("tool", m.content, tool_call_id=m.tool_call_id, name=m.tool_name) if tools
+                           else Message("user", f"[{m.tool_name or 'tool'} returned]\n{m.content}"))
+            elif m.role in ("user", "assistant"):
+                out.append(Message(m.role, m.content, tool_calls=m.tool_calls if tools else None))
+        return out
 
     def _reply(self, parent_id: int) -> Generator[Chunk, None, None]:
+        if self.tools is not None and self.tools.enabled:
+            yield from self._tool_turn(parent_id)
+        else:
+            yield from self._one_reply(parent_id, self.engine.stream(self.engine_messages(parent_id), self.params))
+
+    def _tool_turn(self, parent_id: int) -> Generator[Chunk, None, None]:
+        """Replies and tool calls until a reply has no call (assistant/session/tool_turns.py)."""
+        from assistant.session.tool_turns import RoundResult, parse_round, run_calls
+
+        runner = self.tools
+        assert runner is not None and self.conversation is not None
+        conv_id = self.conversation.id
+        tool_format = getattr(self.engine, "tool_format", None)
+        if tool_format is None:
+            raise AssistantError("This engine cannot call tools; turn tools off (/tools off).")
+        fmt, offered = tool_format(), runner.offered()
+        params = dataclasses.replace(self.params, tools=runner.schemas())
+        runner.guard.reset()
+        while True:
+            out = RoundResult()
+            chunks = self.engine.stream(self.engine_messages(parent_id, tools=True), params)
+            yield from self._one_reply(parent_id, parse_round(chunks, fmt, offered, out), out)
+            stop = runner.guard.check(out.calls) if out.calls else None
+            if not out.calls or self._cancelled or stop:
+                if stop:
+                    yield Chunk(f"\n[{stop}]")
+                final = out.final or Chunk("", finish_reason="stop")
+                yield final
+                return
+
+            def save(call: Any, result: Any) -> None:
+                assert self.leaf_id is not None  # the reply, then each result in turn
+                record = self.history.add_tool_result(conv_id, result.for_model(), parent_id=self.leaf_id,
+                                                      call_id=call.id, name=call.name, is_error=result.is_error)
+                self.leaf_id = record.id
+
+            yield from run_calls(runner, out.calls, out.errors, save, lambda: self._cancelled)
+            self.history.set_leaf(conv_id, self.leaf_id)
+            if self._cancelled:
+                yield Chunk("", finish_reason="cancelled")
+                return
+            assert self.leaf_id is not None
+            parent_id = self.leaf_id
+
+    def _one_reply(self, parent_id: int, chunks: Iterator[Chunk], calls: Any = None) -> Generator[Chunk, None, None]:
+        """One assistant message streamed from ``chunks`` and saved as it grows; with ``calls`` (a
+        tool round's RoundResult) its calls are saved with it and its final chunk is left to the turn."""
         assert self.conversation is not None
-        messages = self.engine_messages(parent_id)
         record = self.history.start_reply(self.conversation.id, parent_id=parent_id, model=self.model)
         self.leaf_id = record.id
         self._cancelled = False
@@ -221,7 +278,7 @@ class ChatSession:
         last_save = time.monotonic()
         finished = False
         try:
-            for chunk in self.engine.stream(messages, self.params):
+            for chunk in chunks:
                 if chunk.text:
                     parts.append(chunk.text)
                 if chunk.finish_reason is not None:
@@ -236,6 +293,17 @@ class ChatSession:
                     saved_len = len(parts)
                     last_save = time.monotonic()
                 yield chunk
+            if calls is not None and calls.final is not None:  # a tool round: its calls and end are saved now
+                from assistant.session.tool_turns import history_calls
+
+                final = calls.final
+                stats = final.stats.as_dict() if final.stats else {}
+                reason = "tool_calls" if calls.calls and final.finish_reason in ("eot", "stop") else final.finish_reason
+                self.history.finish_reply(record.id, calls.text, reason or "stop", stats, history_calls(calls.calls))
+                finished = True
+                self.last_finish_reason = reason
+                self.last_stats = stats
+                self.last_dropped_turns = int(stats.get("dropped_turns", 0) or 0)
         except (KeyboardInterrupt, GeneratorExit):
             # the person stopped it (Ctrl+C, or the consumer closed the stream): a finished, cut reply
             if not finished:
