@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from assistant.session.config import ChatOptions
+
+if TYPE_CHECKING:
+    from assistant.session.tool_turns import ToolOptions
 
 F = Callable[..., Any]
 
@@ -48,6 +51,35 @@ def sampling_options(f: F) -> F:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def tool_options(f: F) -> F:
+    """Tools for a chat command (docs/tools.md): which are offered, the folders the file tools may read,
+    the MCP servers' config; ``ask`` also takes ``--yes``."""
+    options = [
+        click.option("--tool", "tool_names", multiple=True, metavar="NAME",
+                     help="Offer this tool to the model (repeatable); `assistant tools list` shows them."),
+        click.option("--allow-dir", "allow_dirs", multiple=True, metavar="DIR",
+                     type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help="A folder read_file and list_folder may read (repeatable)."),
+        click.option("--mcp-config", "mcp_config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="The MCP servers' config [mcp.json in the config dir]."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def tools_of(kw: dict[str, Any], *, all_when_none: bool = False) -> ToolOptions | None:
+    """The command's ToolOptions, or None when no tool was asked for (``--tool``) and
+    ``all_when_none`` is false (``ask`` runs tools only with ``--tool``)."""
+    from assistant.session.tool_turns import ToolOptions
+
+    names = tuple(kw.get("tool_names") or ())
+    if not names and not all_when_none:
+        return None
+    return ToolOptions.with_config(names=names or None, allow_dirs=tuple(kw.get("allow_dirs") or ()),
+                                   mcp_config=kw.get("mcp_config"), yes=bool(kw.get("yes")))
 
 
 def chat_options(kw: dict[str, Any]) -> ChatOptions:

@@ -26,6 +26,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("/history", "", "list saved conversations"),
     Command("/open", "ID", "continue a saved conversation"),
     Command("/export", "FILE", "write this conversation to FILE (.md or .json)"),
+    Command("/tools", "[on|off|all|NAME...]", "list the tools; turn them on or off; offer only NAME..."),
     Command("/help", "", "this list"),
     Command("/quit", "", "leave (Ctrl+D too)"),
 )

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from assistant.engine.base import ChatEngine, Chunk
 from assistant.history.store import History
@@ -25,6 +25,9 @@ from assistant.session.chat import PARAM_SPECS, ChatSession
 from assistant.session.config import ChatOptions
 from models.errors import AssistantError
 from models.paths import data_dir, ensure_dir
+
+if TYPE_CHECKING:
+    from assistant.session.tool_turns import ToolOptions, ToolRunner
 
 INPUT_HISTORY = "repl_history"
 Loader = Callable[[str | None], tuple[ChatEngine, Any]]  # model name -> (engine, SessionConfig)
@@ -39,8 +42,10 @@ def input_history_path() -> Path:
 
 class Repl(SlashCommands):
     def __init__(self, session: ChatSession, loader: Loader, *, out: TextIO | None = None,
-                 explicit: set[str] | None = None, input: Any = None, output: Any = None) -> None:
+                 explicit: set[str] | None = None, input: Any = None, output: Any = None,
+                 tool_options: ToolOptions | None = None) -> None:
         self.session = session
+        self.tool_options = tool_options
         self.loader = loader
         self.out = out or sys.stdout
         self.explicit = set(explicit or ())  # params (and "system") the person chose: kept on /model
@@ -56,6 +61,40 @@ class Repl(SlashCommands):
     def notice(self, text: str) -> None:
         dim = self.out.isatty() if hasattr(self.out, "isatty") else False
         self.say(f"\x1b[2m[{text}]\x1b[0m" if dim else f"[{text}]")
+
+    # -- tools ----------------------------------------------------------------------------------
+    def tools_runner(self) -> ToolRunner:
+        """The chat's tools, started on first use (MCP servers start then); off until turned on."""
+        if self.session.tools is None:
+            from assistant.repl.tool_view import terminal_ask
+            from assistant.session.tool_turns import ToolOptions, ToolRunner
+
+            runner = ToolRunner.start(self.tool_options or ToolOptions(), terminal_ask(self.read_answer, self.say))
+            runner.enabled = False
+            for note in runner.notes:
+                self.notice(note)
+            self.session.tools = runner
+        return self.session.tools
+
+    def read_answer(self, prompt: str) -> str:
+        """One answer to the approval question; with no terminal to ask on, the call is denied."""
+        if self._input is None and not sys.stdin.isatty():
+            self.say(prompt + "n (no terminal to ask on: denied)")
+            return "n"
+        from prompt_toolkit import PromptSession
+
+        answer: str = PromptSession(input=self._input, output=self._output).prompt(prompt)
+        return answer
+
+    def show_event(self, event: Any) -> None:
+        from assistant.repl.tool_view import call_line, result_lines
+        from assistant.session.tool_turns import ToolCallDone, ToolCallShown
+
+        if isinstance(event, ToolCallShown):
+            self.notice(call_line(event.call.name, event.call.arguments, event.error))
+        elif isinstance(event, ToolCallDone):
+            r = event.result
+            self.notice(result_lines(event.call.name, r.content, r.is_error, r.seconds))
 
     # -- the loop -----------------------------------------------------------------------------
     def _prompt_session(self) -> Any:
@@ -171,6 +210,11 @@ class Repl(SlashCommands):
                         self.out.write(chunk.text)
                         self.out.flush()
                         wrote = True
+                    if chunk.event is not None:
+                        if wrote:
+                            self.say()
+                            wrote = False
+                        self.show_event(chunk.event)
         except KeyboardInterrupt:
             pass  # the session saved the reply so far as stopped
         finally:
@@ -202,7 +246,8 @@ def real_loader(opts: ChatOptions) -> Loader:
 
 def run_repl(opts: ChatOptions, *, conversation_id: int | None = None, continue_: bool = False,
              loader: Loader | None = None, exists: Callable[[str], bool] | None = None,
-             out: TextIO | None = None, input: Any = None, output: Any = None) -> None:
+             out: TextIO | None = None, input: Any = None, output: Any = None,
+             tools: ToolOptions | None = None, tools_on: bool = False) -> None:
     """``exists`` says whether a model name still loads (default: it resolves in the store)."""
     from assistant.session.resume import find_conversation, model_exists, reopen, resume
 
@@ -214,8 +259,10 @@ def run_repl(opts: ChatOptions, *, conversation_id: int | None = None, continue_
         engine, cfg = loader(plan.options.model)
         explicit = set(opts.explicit())
         session = ChatSession(engine, history, model=cfg.model.name, params=cfg.params, system=cfg.system)
-        repl = Repl(session, loader, out=out, explicit=explicit, input=input, output=output)
+        repl = Repl(session, loader, out=out, explicit=explicit, input=input, output=output, tool_options=tools)
         try:
+            if tools_on:
+                repl.cmd_tools("on")
             info = engine.info
             if info is not None:
                 repl.notice(f"{info.name} · {info.backend} · {info.context_length}-token context · "
@@ -228,6 +275,8 @@ def run_repl(opts: ChatOptions, *, conversation_id: int | None = None, continue_
                 repl.show_thread()
             repl.run()
         finally:
+            if session.tools is not None:
+                session.tools.close()
             session.engine.close()
     finally:
         history.close()

@@ -103,6 +103,27 @@ class SlashCommands:
         self.session.open(int(arg))
         self.show_thread()
 
+    def tools_runner(self) -> Any:
+        raise NotImplementedError
+
+    def cmd_tools(self, arg: str) -> None:
+        """``/tools`` lists; ``/tools on|off``; ``/tools NAME...`` offers only those (and turns tools on)."""
+        runner = self.tools_runner()
+        words = arg.split()
+        if words == ["on"] or words == ["off"]:
+            runner.enabled = words[0] == "on"
+        elif words == ["all"]:
+            runner.names, runner.enabled = None, True
+        elif words:
+            runner.toolset.select(words)  # an unknown name: one sentence, nothing changed
+            runner.names, runner.enabled = words, True
+        offered = {t.name for t in runner.toolset.select(runner.names)}
+        for tool in runner.toolset.list():
+            mark = "*" if tool.name in offered and runner.enabled else " "
+            self.say(f" {mark} {tool.name:<16} {tool.source:<10} {' '.join(tool.description.split())[:70]}")
+        state = f"on ({len(offered)} offered)" if runner.enabled else "off"
+        self.notice(f"tools {state}; /tools on|off, /tools NAME... to choose, /tools all")
+
     def cmd_export(self, arg: str) -> None:
         if not arg:
             raise AssistantError("Usage: /export FILE.md or /export FILE.json.")
@@ -121,8 +142,17 @@ class SlashCommands:
         self.notice(f"conversation {conv.id}: {conv.title or '(untitled)'}, {len(thread)} messages")
         if len(thread) > last:
             self.notice(f"{len(thread) - last} earlier messages: `assistant history show {conv.id}` prints them")
+        from assistant.repl.tool_view import call_line, result_lines
+
         for msg in thread[-last:]:
+            if msg.role == "tool":
+                self.notice(result_lines(msg.tool_name or "tool", msg.content, msg.finish_reason == "error", 0.0))
+                continue
             who = ">>> " if msg.role == "user" else ""
-            self.say(f"{who}{msg.content}")
+            if msg.content or msg.role == "user":
+                self.say(f"{who}{msg.content}")
+            for call in msg.tool_calls or []:
+                fn = call.get("function", {})
+                self.notice(call_line(str(fn.get("name", "?")), dict(fn.get("arguments") or {})))
         if conv.model and conv.model != self.session.model:
             self.notice(f"this conversation used {conv.model}; /model {conv.model} switches to it")
