@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import hashlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,7 @@ from assistant.engine.base import (
 )
 from assistant.engine.context import fit_to_context, too_long
 from assistant.engine.embedder import Embedder
+from assistant.engine.kv_state import Identity, StateStore
 from assistant.engine.memory import check_fits
 from assistant.engine.sampling import PENALTY_LAST_N, feeds_prompt, make_sampler
 from assistant.engine.stderr import route_llama_log
@@ -88,6 +90,10 @@ class LlamaEngine:
         self._tool_format_override: str | None = None  # the manifest's "tool_format"
         self._tool_template_source: str | None = None  # a tools-capable template for a model whose own has none
         self._tool_template: ChatTemplate | None = None
+        self._states = StateStore()  # conversations' KV state on disk
+        self._identity: Identity | None = None
+        self._manifest_sha256: str | None = None
+        self._lora: tuple[Path, float] | None = None
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, model: str | ResolvedModel | None, options: LoadOptions | None = None) -> ModelInfo:
@@ -148,6 +154,9 @@ class LlamaEngine:
         self._tool_format_override = override if isinstance(override, str) else None
         self._tool_template_source = tool_template_of(resolved)
         self._tool_template = None
+        self._identity = None
+        self._manifest_sha256 = manifest.sha256 if manifest and manifest.sha256 else None
+        self._lora = (options.lora, options.lora_scale) if options.lora else None
         self.info = ModelInfo(
             name=resolved.name,
             path=resolved.path,
@@ -256,6 +265,58 @@ class LlamaEngine:
             tokenize = self._tokenize_prompt if not params.tools else (lambda ms: self._tokenize_prompt(ms, params.tools))
             _, dropped, prompt = fit_to_context(messages, tokenize, n_ctx - reserve, self._max_token_chars)
             yield from self._generate(llm, prompt, params, n_ctx, start, dropped)
+
+    # -- conversation state on disk (kv_state.py) ------------------------------------------------
+    def _state_identity(self) -> Identity:
+        from assistant.engine.kv_state import Identity, model_sha256
+
+        assert self.info is not None and self.template is not None
+        if self._identity is None:
+            sha = model_sha256(self.info.path, self._manifest_sha256)
+            adapter = f"{self._lora[0]}:{self._lora[1]}" if self._lora else ""
+            template = hashlib.sha256(self.template.source.encode("utf-8")).hexdigest()
+            self._identity = Identity(sha, adapter, self.info.context_length, True, "f16/f16", template)
+        return self._identity
+
+    def save_state(self, key: str) -> None:
+        """Keep what the KV cache holds for this conversation (written in the background)."""
+        import llama_cpp
+
+        llm = self._require()
+        with self._lock:
+            if not self._ctx_tokens:
+                return
+            size = llama_cpp.llama_state_seq_get_size(llm.ctx, 0)
+            buf = (ctypes.c_uint8 * size)()
+            n = llama_cpp.llama_state_seq_get_data(llm.ctx, buf, size, 0)
+            tokens = list(self._ctx_tokens)
+        if n:
+            self._states.save(key, self._state_identity(), tokens, bytes(memoryview(buf)[:n]))
+
+    def restore_state(self, key: str) -> bool:
+        """Put back the KV cache saved for this conversation; False (and the history is evaluated as
+        before) when there is none or it does not fit this model, adapter, context or build."""
+        import llama_cpp
+
+        llm = self._require()
+        found = self._states.load(key, self._state_identity())
+        if found is None:
+            return False
+        tokens, payload = found
+        with self._lock:
+            mem = llama_cpp.llama_get_memory(llm.ctx)
+            llama_cpp.llama_memory_clear(mem, True)
+            self._ctx_tokens, self._prompt_logits = [], None
+            buf = (ctypes.c_uint8 * len(payload)).from_buffer_copy(payload)
+            ok = len(tokens) <= self.info.context_length if self.info else False
+            ok = ok and llama_cpp.llama_state_seq_set_data(llm.ctx, buf, len(payload), 0) == len(payload)
+            ok = ok and llama_cpp.llama_memory_seq_pos_max(mem, 0) + 1 == len(tokens)
+            if not ok:
+                llama_cpp.llama_memory_clear(mem, True)
+                self._states.forget(key)
+                return False
+            self._ctx_tokens = tokens
+        return True
 
     # -- serving: raw text and embeddings (the ServingEngine contract) --------------------------
     def complete(self, prompt: str, params: GenerationParams | None = None) -> Iterator[Chunk]:

@@ -4,6 +4,7 @@ grows (every ``save_interval`` seconds) and when it ends, however it ends."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Generator, Iterator
@@ -77,6 +78,7 @@ class ChatSession:
         self.last_stats: dict[str, Any] = {}
         self._cancelled = False
         self.tools: ToolRunner | None = None  # tools on for this chat (app, REPL, ask --tool)
+        self.restored = False  # the last open() restored the engine's saved state of the conversation
         if conversation_id is not None:
             self.open(conversation_id)
 
@@ -101,6 +103,23 @@ class ChatSession:
         saved = {k: v for k, v in conv.params.items() if k in GenerationParams.SAMPLING_KEYS}
         self.params = dataclasses.replace(self.params, **saved)
         self.last_dropped_turns = 0
+        self.restored = self._restore_state()
+
+    def _restore_state(self) -> bool:
+        """Put back the engine's saved KV state for this conversation (engines that keep one)."""
+        restore = getattr(self.engine, "restore_state", None)
+        if restore is None or self.conversation is None:
+            return False
+        try:
+            return bool(restore(str(self.conversation.id)))
+        except AssistantError:
+            return False
+
+    def _save_state(self) -> None:
+        save = getattr(self.engine, "save_state", None)
+        if save is not None and self.conversation is not None and self.last_finish_reason != "cancelled":
+            with contextlib.suppress(AssistantError):
+                save(str(self.conversation.id))
 
     def set_system(self, text: str | None) -> None:
         self.system = text or None
@@ -226,6 +245,7 @@ class ChatSession:
             yield from self._tool_turn(parent_id)
         else:
             yield from self._one_reply(parent_id, self.engine.stream(self.engine_messages(parent_id), self.params))
+        self._save_state()  # the turn is over: the next reopening starts from here
 
     def _tool_turn(self, parent_id: int) -> Generator[Chunk, None, None]:
         """Replies and tool calls until a reply has no call (assistant/session/tool_turns.py)."""
