@@ -32,6 +32,7 @@ PAGES: dict[str, str] = {
     "finetune": "docs/finetune.md",
     "data": "docs/data.md",
     "eval": "docs/eval.md",
+    "tools": "docs/tools.md",
 }
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
