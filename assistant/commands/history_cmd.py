@@ -92,10 +92,28 @@ def export(conv_id: int, file: Path) -> None:
 @click.argument("conv_ids", metavar="ID...", type=int, nargs=-1, required=True)
 def rm(conv_ids: tuple[int, ...]) -> None:
     """Remove conversations and all their messages."""
+    from assistant.engine.kv_state import StateStore
     from assistant.history.store import History
 
     with History() as h:
         for conv_id in conv_ids:
             title = h.get_conversation(conv_id).title
             h.delete_conversation(conv_id)
+            StateStore().forget(str(conv_id))
             click.echo(f"Removed conversation {conv_id} ({title or 'untitled'}).")
+
+
+@history.command("state")
+@click.option("--clear", is_flag=True, help="Delete every saved conversation state (the conversations stay).")
+def state(clear: bool) -> None:
+    """The space the conversations' saved KV state takes (reopening one restores it instead of reading
+    the whole conversation again), and the budget (`kv_cache_bytes` in the config)."""
+    from assistant.engine.kv_state import StateStore
+
+    store = StateStore()
+    if clear:
+        click.echo(f"Deleted {store.clear()} saved conversation states.")
+        return
+    files = store.files()
+    click.echo(f"{len(files)} saved conversation states, {store.used_bytes() / 2**20:.1f} MiB of "
+               f"{store.budget / 2**20:.0f} MiB, in {store.folder}")
