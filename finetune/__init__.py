@@ -13,15 +13,20 @@
     batching.py     data order and token-budgeted micro-batches
     modeling.py     EOT rows, residual dropout, the loss at labelled positions only
     eot_init.py     the end-of-turn token's starting rows
+    lora.py         method=lora/qlora through peft: the adapter plan (checked before weights load), the
+                    adapters, the changed EOT rows as trainable_token_indices, adapter or merged export
+    qlora.py        method=qlora's base: bitsandbytes NF4 (checked on the device first), norms in fp32
+    model_setup.py  the model as the loop trains it, by method: base, token rows, EOT, adapters, dropout
     optim.py        AdamW and the linear LIMA schedule
     train.py        the loop, phase by phase: set-up, resume, step, end of epoch, summary
-    distributed.py  one process, DDP or FSDP2 under torchrun
+    distributed.py  one process, DDP or FSDP2 under torchrun (adapters: DDP)
     state.py        resumable state in RUN/state
     stopping.py, epoch_end.py  the held-out stop diagnostics and what each epoch's end writes
     evaluate.py     dev generations at each checkpoint
-    checkpoint.py   the HF checkpoint ``assistant convert`` takes as is
+    checkpoint.py   the HF checkpoint ``assistant convert`` takes as is (peft's adapter files for adapters)
+    provenance.py   each checkpoint's provenance.json (method, base, data, fit, EOT, adapter export)
     metrics.py      metrics.jsonl and loss.png
-    estimate.py     device choice and the ``--dry-run`` time and memory estimates
+    estimate.py     device choice and the ``--dry-run`` time and memory estimates (per method)
     curate/         ``assistant data``: inspect a pool and select training rows
     errors.py       FinetuneError, an AssistantError (models.errors) with ``details``
 

@@ -148,8 +148,9 @@ def count_params(folder: Path) -> tuple[Any, int]:
     return config, total
 
 
-def load_model(folder: Path, attn_implementation: str) -> Any:
+def load_model(folder: Path, attn_implementation: str, dtype: Any = None) -> Any:
+    """The base in ``dtype`` (fp32 unless given: full fine-tuning keeps fp32 master weights)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation=attn_implementation)
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype or torch.float32, attn_implementation=attn_implementation)

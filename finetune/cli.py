@@ -15,6 +15,7 @@ Examples:
   assistant finetune --base gemma3-270m --data lima/train.jsonl --dry-run
   assistant finetune --base gemma3-270m --data lima/train.jsonl --out runs/gemma-lima
   assistant finetune --base ./my-checkpoint --data chats.jsonl epochs=3 lr=2e-5
+  assistant finetune --base ./llama-3.2-3b --data lima/train.jsonl --method qlora lora_r=32
   assistant finetune --resume runs/gemma-lima
   torchrun --nproc_per_node 4 -m finetune --base ./model --data GAIR/lima --out runs/x
 """
@@ -25,6 +26,9 @@ def finetune_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--base", help="Base model: a store name (gemma3-270m), a .gguf file, an HF checkpoint folder, or a Hub id (online)."),
         click.option("--data", help="Training data: a .json/.jsonl file (LIMA, OpenAI messages, ShareGPT or alpaca rows) or a Hub dataset id."),
         click.option("--recipe", default="lima", show_default=True, help="The recipe whose values are the defaults."),
+        click.option("--method", type=click.Choice(["full", "lora", "qlora"]), default=None,
+                     help="What trains: every weight, LoRA adapters on a frozen base, or LoRA on a 4-bit base "
+                          "(the config key method). [default: full]"),
         click.option("--dialogues/--no-dialogues", default=None,
                      help="Train on the multi-turn dialogues too (LIMA's 1,030-example model) or not (its 1,000). [default: on]"),
         click.option("--out", type=click.Path(path_type=Path), help="Run folder (must not exist). [default: ./BASE-RECIPE]"),
@@ -47,7 +51,8 @@ def run_args(kwargs: dict[str, Any], base_location: str | None = None, cache_dir
     return RunArgs(
         base=kwargs.get("base"), base_location=base_location, data=kwargs.get("data"), out=kwargs.get("out"),
         recipe=kwargs.get("recipe") or "lima", config_file=kwargs.get("config_file"),
-        overrides=list(kwargs.get("overrides") or []), dialogues=kwargs.get("dialogues"), dev=kwargs.get("dev"),
+        overrides=([f"method={kwargs['method']}"] if kwargs.get("method") else []) + list(kwargs.get("overrides") or []),
+        dialogues=kwargs.get("dialogues"), dev=kwargs.get("dev"),
         resume=kwargs.get("resume"), max_steps=kwargs.get("max_steps"), dry_run=bool(kwargs.get("dry_run")),
         cache_dir=cache_dir,
     )

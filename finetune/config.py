@@ -19,6 +19,15 @@ from finetune.errors import FinetuneError
 SMALL_MODEL_PARAMS = 7_000_000_000
 OVERLONG = ("drop", "truncate")  # what happens to an example that does not fit max_length (finetune.fit)
 EOT_INIT = ("auto", "eos", "mean", "keep")  # where the EOT's rows start (finetune.eot_init)  # "smaller models" in the LIMA paper: under ~7B parameters
+METHODS = ("full", "lora", "qlora")  # every weight; peft LoRA on a frozen base; LoRA on a 4-bit NF4 base
+ALL_LINEAR = "all-linear"  # lora_targets: every linear layer of the decoder layers (attention and MLP), never the output layer
+# What an adapter method changes in a recipe unless the file or a key=value sets it. LoRA's rate is ~10x
+# full fine-tuning's ("LoRA Without Regret", Schulman et al. 2025; docs/finetune.md); QLoRA recomputes
+# activations as torchtune's and the QLoRA paper's recipes do.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lora": {"lr": 1e-4, "lr_end": 1e-5},
+    "qlora": {"lr": 1e-4, "lr_end": 1e-5, "gradient_checkpointing": True},
+}
 
 
 @dataclass
@@ -26,6 +35,14 @@ class FinetuneConfig:
     """Every knob of a run. ``None`` means "decided from the model" (see :meth:`resolve`)."""
 
     recipe: str = "lima"
+    # what trains (finetune/lora.py, finetune/qlora.py): full, lora or qlora; the lora_* keys apply to the last two
+    method: str = "full"
+    lora_r: int = 16  # rank of each adapter
+    lora_alpha: int | None = None  # scale numerator; None: = lora_r (a scale of 1)
+    lora_dropout: float = 0.0
+    lora_targets: str = ALL_LINEAR  # all-linear (attention and MLP), or module names: q_proj,v_proj
+    lora_rslora: bool = False  # scale alpha/sqrt(r) instead of alpha/r
+    lora_dora: bool = False  # weight-decomposed LoRA (merged export only)
     # optimisation (LIMA, section 2: AdamW b1 0.9, b2 0.95, wd 0.1, lr 1e-5 -> 1e-6 linear, no warmup)
     epochs: int = 15
     lr: float = 1e-5
@@ -74,6 +91,8 @@ class FinetuneConfig:
             out.loss_chunk = max(128, 2**26 // vocab_size)
         if out.residual_dropout is None:
             out.residual_dropout = 0.2 if small else 0.3
+        if out.method == "qlora" and out.precision == "auto":
+            out.precision = "bf16"  # the 4-bit layers compute in bf16
         out.validate()
         return out
 
@@ -109,8 +128,33 @@ class FinetuneConfig:
             problems.append("micro_batch_tokens must be at least max_length")
         if (self.loss_chunk is not None and self.loss_chunk < 1) or self.state_every_steps < 1:
             problems.append("loss_chunk and state_every_steps must be positive")
+        problems += self._adapter_problems()
         if problems:
             raise FinetuneError(f"The training configuration is invalid: {'; '.join(problems)}.")
+
+    def _adapter_problems(self) -> list[str]:
+        problems = []
+        if self.method not in METHODS:
+            problems.append(f"method must be full, lora or qlora, not {self.method!r}")
+        if self.lora_r < 1:
+            problems.append(f"lora_r must be a whole number of at least 1, not {self.lora_r}")
+        if self.lora_alpha is not None and not self.lora_alpha > 0:
+            problems.append("lora_alpha must be positive (or unset: = lora_r)")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            problems.append("lora_dropout must be in [0, 1)")
+        names = [t.strip() for t in self.lora_targets.split(",")]
+        if not all(n.replace("_", "").replace(".", "").replace("-", "").isalnum() for n in names):
+            problems.append(f"lora_targets must be all-linear or comma-separated module names, not {self.lora_targets!r}")
+        if self.method != "full" and self.sharding == "fsdp":
+            problems.append("sharding=fsdp is for method=full; adapters train with DDP (sharding=auto or ddp)")
+        if self.method == "qlora" and self.precision == "fp32":
+            problems.append("method=qlora computes in bf16; drop precision=fp32 (or use method=lora)")
+        return problems
+
+    @property
+    def adapters(self) -> bool:
+        """Whether the run trains peft adapters on a frozen base (lora, qlora)."""
+        return self.method != "full"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -215,11 +259,16 @@ def build_config(
     values.update(RECIPES[recipe])
     values.update(file_values)
     values["recipe"] = recipe
+    given = set(file_values)
     for item in overrides or []:
         if "=" not in item:
             raise FinetuneError(f"The override {item!r} is not key=value; write it like lr=2e-5.")
         key, raw = item.split("=", 1)
         values[key.strip().replace("-", "_")] = raw.strip()
+        given.add(key.strip().replace("-", "_"))
+    for key, value in METHOD_DEFAULTS.get(str(values.get("method", "full")), {}).items():
+        if key not in given:  # the recipe's value for this method, unless the person set it
+            values[key] = value
     kinds = _field_types()
     unknown = sorted(set(values) - set(kinds))
     if unknown:

@@ -51,9 +51,13 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
-def choose_sharding(setting: str, n_params: int, world: World) -> str:
+def choose_sharding(setting: str, n_params: int, world: World, adapters: bool = False) -> str:
+    """none (one process), ddp or fsdp. Adapters (lora, qlora) always train with DDP: their frozen
+    base is replicated, as their few trainable parameters are."""
     if not world.distributed:
         return "none"
+    if adapters:
+        return "ddp"
     if setting == "auto":
         return "fsdp" if n_params >= FSDP_FROM_PARAMS else "ddp"
     return setting
@@ -117,8 +121,15 @@ def unwrap(module: nn.Module) -> nn.Module:
     return inner if isinstance(inner, nn.Module) else module
 
 
-def full_state(module: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> tuple[dict, dict | None]:
-    """Full (unsharded, CPU) model and optimizer state dicts; every rank must call this."""
+def full_state(module: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+               adapters: bool = False) -> tuple[dict, dict | None]:
+    """Full (unsharded, CPU) model and optimizer state dicts; every rank must call this. With
+    ``adapters``, only the trainable parameters (LoRA matrices, trained token rows) and the
+    optimizer's own state dict: the frozen base is reloaded from the base on resume."""
+    if adapters:
+        target = unwrap(module)
+        trainable = {n: p.detach().to("cpu", copy=True) for n, p in target.named_parameters() if p.requires_grad}
+        return trainable, optimizer.state_dict() if optimizer is not None else None
     from torch.distributed.checkpoint.state_dict import (
         StateDictOptions,
         get_model_state_dict,
@@ -132,7 +143,12 @@ def full_state(module: nn.Module, optimizer: torch.optim.Optimizer | None = None
     return model_sd, optim_sd
 
 
-def load_full_state(module: nn.Module, optimizer: torch.optim.Optimizer, model_sd: dict, optim_sd: dict) -> None:
+def load_full_state(module: nn.Module, optimizer: torch.optim.Optimizer, model_sd: dict, optim_sd: dict,
+                    adapters: bool = False) -> None:
+    if adapters:
+        _load_trainable(unwrap(module), model_sd)
+        optimizer.load_state_dict(optim_sd)
+        return
     from torch.distributed.checkpoint.state_dict import (
         StateDictOptions,
         set_model_state_dict,
@@ -143,3 +159,15 @@ def load_full_state(module: nn.Module, optimizer: torch.optim.Optimizer, model_s
     target = unwrap(module)
     set_model_state_dict(target, model_sd, options=options)
     set_optimizer_state_dict(target, optimizer, optim_sd, options=options)
+
+
+def _load_trainable(target: nn.Module, saved: dict) -> None:
+    from finetune.errors import FinetuneError
+
+    params = {n: p for n, p in target.named_parameters() if p.requires_grad}
+    if set(params) != set(saved):
+        raise FinetuneError("The saved state's adapter parameters do not match this run's adapters; resume with "
+                            "the same finetune version and configuration.")
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(saved[name])

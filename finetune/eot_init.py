@@ -66,13 +66,14 @@ def decide(mode: str, eot_is_new: bool, eot_rank: float | None, eos_id: int | No
 def init_eot_rows(
     model: Any, probe: list[Encoded], *, mode: str, eot_id: int, eot_is_new: bool, original_eos: int | list[int] | None,
     vocab_size: int, device: torch.device, pad_id: int, chunk: int, say: Callable[[str], None],
+    amp: torch.dtype | None = None,
 ) -> dict[str, Any]:
     """Measure the base on ``probe`` examples, act by ``mode``, measure again; returns the record
     kept in run.json and provenance (what was done, why, the ranks and probabilities before and after)."""
     eos_id = end_of_text_id(original_eos, eot_id)
     probe = probe[:PROBE_EXAMPLES]
     others = [eos_id] if eos_id is not None else []
-    before = teacher_forced(model, probe, eot_id, device, pad_id=pad_id, chunk=chunk, other_ids=others) if probe else {}
+    before = teacher_forced(model, probe, eot_id, device, pad_id=pad_id, chunk=chunk, other_ids=others, amp=amp) if probe else {}
     eot_rank = before.get("val_eot_rank_end_median")
     eos_rank = before.get(f"rank_end_median_{eos_id}") if eos_id is not None else None
     action, reason = decide(mode, eot_is_new, eot_rank, eos_id, eos_rank)
@@ -85,7 +86,7 @@ def init_eot_rows(
         done = "set the EOT's rows to the mean of the vocabulary's"
     else:
         done = "kept the EOT's rows as they are"
-    after = teacher_forced(model, probe, eot_id, device, pad_id=pad_id, chunk=chunk) if probe and action != "keep" else before
+    after = teacher_forced(model, probe, eot_id, device, pad_id=pad_id, chunk=chunk, amp=amp) if probe and action != "keep" else before
     record = {"mode": mode, "action": action, "reason": reason, "eos_id": eos_id, "probe_examples": len(probe),
               "before": {"eot_rank_end_median": eot_rank, "eot_p_end": before.get("val_eot_p_end"),
                          "eos_rank_end_median": eos_rank, "eos_p_end": before.get(f"p_end_{eos_id}")},

@@ -1,6 +1,7 @@
 """What happens at the end of an epoch (and once before the first): the held-out stop
 diagnostics, a checkpoint with dev generations where the schedule saves one, one printed line,
-one ``kind: epoch`` row in ``metrics.jsonl``, and the best checkpoint so far in ``run.json``."""
+one ``kind: epoch`` row in ``metrics.jsonl``, and the best checkpoint so far in ``run.json``; and
+the run folder's first records (:func:`start_run_folder`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,19 @@ def write_val(out: Path, rows: list[Example]) -> None:
         for ex in rows:
             msgs = [{"role": t.role, "content": t.content} for t in ex.turns]
             fh.write(json.dumps({"line": ex.line, "source": ex.source, "messages": msgs}, ensure_ascii=False) + "\n")
+
+
+def start_run_folder(p: Any) -> None:
+    """The config, and for a new run run.json and val.jsonl (the main process writes them)."""
+    c, out = p.config, p.out
+    out.mkdir(parents=True, exist_ok=True)
+    c.save(out / "finetune_config.yaml")
+    if not p.args.resume:
+        run_meta = {"base": p.args.base, "base_location": p.args.base_location, "method": c.method, "data": p.args.data,
+                    "data_sha256": p.data.sha256, "dev": str(p.args.dev) if p.args.dev else None,
+                    "fit": p.fit.to_dict(), "val_lines": [e.line for e in p.val]}
+        (out / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
+        write_val(out, p.val_rows)
 
 
 def update_run_json(out: Path, **fields: Any) -> None:

@@ -4,6 +4,7 @@ measurement on this device, peak memory from parameter count and activation size
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,20 +73,47 @@ def flops_per_token(n_params: int, model_config: Any, seq: int, checkpointing: b
     return (8 if checkpointing else 6) * n_params + attention
 
 
-def peak_memory_bytes(n_params: int, model_config: Any, config: FinetuneConfig, shards: int, new_rows: int = 0) -> int:
-    """Weights, gradients and optimizer state (sharded by FSDP), plus one micro-batch of activations
-    (at most ``micro_batch_tokens``) and one chunk of logits."""
+def fixed_memory_bytes(n_params: int, model_config: Any, config: FinetuneConfig, shards: int, new_rows: int = 0,
+                       adapter: Any = None, bf16: bool | None = None) -> int:
+    """What stays for the whole run, by ``method``: ``full``: fp32 weights, gradients and AdamW moments
+    (16 bytes a parameter, sharded by FSDP); ``lora``: the frozen base (bf16 where the run computes in
+    bf16, else fp32) plus 16 bytes per adapter parameter; ``qlora``: the decoder's linear layers in
+    NF4 (~0.52 bytes a parameter with double quantization), the rest in bf16, plus the adapters."""
+    hidden = model_config.get_text_config().hidden_size
+    if adapter is None or config.method == "full":
+        return BYTES_PER_PARAM * (n_params + new_rows * hidden) // shards
+    bf16 = _bf16(config) if bf16 is None else bf16
+    base = n_params + new_rows * hidden
+    if config.method == "qlora":
+        from finetune.lora import NF4_BYTES
+
+        weights = int(adapter.linear_params * NF4_BYTES) + 2 * (base - adapter.linear_params)
+    else:
+        weights = (2 if bf16 else 4) * base
+    token_rows = (1 if adapter.tied else 2) * max(new_rows, 1) * hidden  # at least the EOT's row(s)
+    return weights + BYTES_PER_PARAM * (adapter.adapter_params + token_rows)
+
+
+def _bf16(config: FinetuneConfig) -> bool:
+    return config.method == "qlora" or (config.precision != "fp32" and torch.cuda.is_available())
+
+
+def peak_memory_bytes(n_params: int, model_config: Any, config: FinetuneConfig, shards: int, new_rows: int = 0,
+                      adapter: Any = None, bf16: bool | None = None) -> int:
+    """:func:`fixed_memory_bytes`, plus one micro-batch of activations (at most ``micro_batch_tokens``;
+    one layer's and each layer's input with ``gradient_checkpointing``) and one chunk of logits.
+    ``bf16``: whether activations are bf16 (default: on CUDA unless precision=fp32; always for qlora)."""
     assert config.loss_chunk is not None and config.micro_batch_tokens is not None, "resolve() the config first"
     text = model_config.get_text_config()
     hidden, layers = text.hidden_size, text.num_hidden_layers
     inter = getattr(text, "intermediate_size", 4 * hidden)
-    act_bytes = 2 if config.precision != "fp32" and torch.cuda.is_available() else 4
+    act_bytes = 2 if (_bf16(config) if bf16 is None else bf16) else 4
     per_token_layer = (10 * hidden + 3 * inter) * act_bytes
     kept_layers = 1 if config.gradient_checkpointing else layers
     tokens = config.micro_batch_tokens
     activations = tokens * per_token_layer * kept_layers + (tokens * hidden * act_bytes * layers if config.gradient_checkpointing else 0)
     logits = 3 * config.loss_chunk * text.vocab_size * 4
-    return BYTES_PER_PARAM * (n_params + new_rows * hidden) // shards + activations + logits
+    return fixed_memory_bytes(n_params, model_config, config, shards, new_rows, adapter, bf16) + activations + logits
 
 
 def available_memory(device: torch.device) -> int:
@@ -119,3 +147,21 @@ def human_time(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def check_memory(p: Any, device: torch.device, shards: int, bf16: bool, say: Callable[[str], None]) -> None:
+    """Refuses a run whose weights and optimizer state alone exceed the device's free memory (before
+    any weight loads); warns when the estimated peak does."""
+    c = p.config
+    fixed = fixed_memory_bytes(p.n_params, p.model_config, c, shards, len(p.template.added), p.adapter, bf16)
+    free = available_memory(device)
+    if fixed > free:
+        what = "weights, gradients and AdamW state" if not c.adapters else "the base's weights and the adapters' AdamW state"
+        raise FinetuneError(
+            f"Training {p.spec.given} needs about {human_bytes(fixed)} for {what} but "
+            f"{device.type} has {human_bytes(free)} free; use a larger GPU, torchrun with more GPUs (FSDP2), "
+            f"or {'method=qlora' if c.method == 'lora' else 'method=lora or qlora' if c.method == 'full' else 'a smaller base'}.")
+    total = peak_memory_bytes(p.n_params, p.model_config, c, shards, len(p.template.added), p.adapter, bf16)
+    if total > free:
+        say(f"Warning: the estimated peak ({human_bytes(total)}) exceeds the free {human_bytes(free)}; "
+            "if it runs out, set gradient_checkpointing=true or a smaller micro_batch_tokens.")

@@ -3,6 +3,7 @@ person to read (LIMA picked its checkpoints by hand the same way)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -46,18 +47,20 @@ DEV_BATCH = 16  # prompts generated together (left-padded): on a CPU a batch cos
 @torch.no_grad()
 def generate(
     model: Any, tokenizer: Any, template: ChatTemplate, prompts: list[dict[str, str]], config: FinetuneConfig,
-    device: torch.device, eot_id: int, seed: int,
+    device: torch.device, eot_id: int, seed: int, amp: torch.dtype | None = None,
 ) -> list[dict[str, Any]]:
     """One reply per prompt, sampled as LIMA did (nucleus 0.9, temperature 0.7, repetition penalty
     1.2; greedy when dev_temperature is 0), on a private RNG so training randomness is untouched.
-    Prompts go through ``generate`` in left-padded batches."""
+    Prompts go through ``generate`` in left-padded batches; under ``amp`` autocast where the model's
+    weights are not all one dtype (an adapter's base in bf16 or 4-bit with fp32 norms)."""
     was_training = model.training
     model.eval()
     out = []
     devices = [device.index or 0] if device.type == "cuda" else []
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eot_id
     sample = config.dev_temperature > 0
-    with torch.random.fork_rng(devices=devices):
+    autocast = torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=devices), autocast:
         torch.manual_seed(seed)
         for start in range(0, len(prompts), DEV_BATCH):
             group = prompts[start : start + DEV_BATCH]

@@ -79,3 +79,9 @@ class MetricsLog:
         ax.set_ylabel("end of turn")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-step rows of a run's metrics.jsonl (``kind: epoch`` rows are the stop diagnostics)."""
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    return [r for r in rows if r.get("kind") != "epoch"]

@@ -48,6 +48,7 @@ class Prepared:
     val_rows: list[Any]  # finetune.data.Example: the same rows, as written to val.jsonl
     fit: Any  # finetune.fit.FitReport
     notes: list[str]  # warnings for the person (lost EOTs, a capped split)
+    adapter: Any = None  # finetune.lora.AdapterPlan for method=lora/qlora, checked before any weight loads
 
 
 def total_steps(p: Prepared) -> int:

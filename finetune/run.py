@@ -68,6 +68,12 @@ def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
             raise FinetuneError(f"The data at {args.data} changed since this run started; resume needs the same file.")
     spec = base_mod.describe(args.base, args.base_location)
     prompts = load_prompts(args.dev)
+    from finetune.estimate import pick_device
+
+    if config.method == "qlora":  # before anything loads: can bitsandbytes drive this device at all?
+        from finetune.qlora import check_can_run
+
+        check_can_run(pick_device(config.device))
 
     folder = base_mod.local_folder(spec, args.cache_dir, say)
     tokenizer = base_mod.load_tokenizer(folder)
@@ -77,9 +83,10 @@ def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
     model_config, n_params = base_mod.count_params(folder)
     if original_eos is None:
         original_eos = model_config.get_text_config().eos_token_id
-    from finetune.estimate import pick_device
-
     config = config.resolve(n_params, pick_device(config.device).type, model_config.get_text_config().vocab_size)
+    from finetune.lora import plan_adapter
+
+    adapter = plan_adapter(config, model_config)  # targets the base lacks, a tied output layer: refused here
 
     eot_id = int(tokenizer.convert_tokens_to_ids(template.eot))
     check_mode(config.eot_init, original_eos, eot_id)
@@ -100,7 +107,7 @@ def prepare(args: RunArgs, say: Callable[[str], None]) -> Prepared:
     }
     notes = [n for n in (fit.warning(), val_note) if n]
     return Prepared(args, config, out, data, spec, folder, tokenizer, template, model_config, n_params,
-                    encoded, prompts, stats, val, [sources[i] for i in val_idx], fit, notes)
+                    encoded, prompts, stats, val, [sources[i] for i in val_idx], fit, notes, adapter)
 
 
 def describe_mix(p: Prepared) -> list[str]:
@@ -119,11 +126,17 @@ def describe_mix(p: Prepared) -> list[str]:
         + (f", added {', '.join(p.template.added)}" if p.template.added else ", reused from the base vocabulary") + ")",
         f"Base: {p.spec.given} ({p.spec.kind}, {p.n_params / 1e6:,.1f}M parameters)",
     ]
+    if p.adapter is not None:
+        from finetune.lora import describe
+
+        lines.append(describe(p.adapter, c, p.n_params))
     lines += p.notes
     return lines
 
 
 def dry_run(p: Prepared, world_size: int, say: Callable[[str], None]) -> dict[str, Any]:
+    import torch
+
     from finetune.batching import padding_fraction, steps_per_epoch
     from finetune.estimate import (
         available_memory,
@@ -148,15 +161,42 @@ def dry_run(p: Prepared, world_size: int, say: Callable[[str], None]) -> dict[st
     flops = flops_per_token(p.n_params, p.model_config, int(mean_len), c.gradient_checkpointing) * tokens
     rate = matmul_flops(device, dtype) * 0.5 * world_size
     seconds = flops / rate
-    shards = world_size if c.sharding == "fsdp" or (c.sharding == "auto" and p.n_params >= 1e9) else 1
-    memory = peak_memory_bytes(p.n_params, p.model_config, c, shards, len(p.template.added))
+    fsdp = not c.adapters and (c.sharding == "fsdp" or (c.sharding == "auto" and p.n_params >= 1e9))
+    shards = world_size if fsdp else 1
+    bf16 = dtype is torch.bfloat16
+    memory = peak_memory_bytes(p.n_params, p.model_config, c, shards, len(p.template.added), p.adapter, bf16)
+    free = available_memory(device)
     say(f"Steps: {total} ({c.epochs} epochs x {per_epoch} steps of {c.batch_size} examples), "
         f"micro-batches up to {c.micro_batch_tokens} tokens, padding {pad:.1%}")
     say(f"Estimated time on {device.type}{' x' + str(world_size) if world_size > 1 else ''}: {human_time(seconds)} "
         f"({flops / 1e12:,.1f} TFLOP at a measured {rate / 1e12:.2f} TFLOP/s x 0.5)")
-    say(f"Estimated peak memory per process: {human_bytes(memory)} (available: {human_bytes(available_memory(device))})")
+    methods = {m: peak_memory_bytes(p.n_params, p.model_config, cfg, shards, len(p.template.added), plan,
+                                    bf16 or m == "qlora") for m, (cfg, plan) in method_plans(p).items()}
+    say(f"Estimated peak memory per process: {human_bytes(memory)} with method={c.method} (available: {human_bytes(free)}); "
+        + ", ".join(f"{m} {human_bytes(v)}" for m, v in methods.items()) + " at these settings")
+    if memory > free:
+        smaller = {"full": "method=lora or qlora, ", "lora": "method=qlora, "}.get(c.method, "")
+        raise FinetuneError(f"This plan needs about {human_bytes(memory)} per process but {device.type} has "
+                            f"{human_bytes(free)} free; use {smaller}gradient_checkpointing=true or a smaller "
+                            "micro_batch_tokens, or a device with more memory.")
     return {"steps": total, "steps_per_epoch": per_epoch, "padding": pad, "seconds": seconds, "memory": memory,
-            "tflop": flops / 1e12}
+            "tflop": flops / 1e12, "memory_by_method": methods}
+
+
+def method_plans(p: Prepared) -> dict[str, tuple[Any, Any]]:
+    """(config, adapter plan) for each method at this run's settings, the method alone changed."""
+    import dataclasses
+
+    from finetune.lora import plan_adapter
+
+    plans: dict[str, tuple[Any, Any]] = {}
+    for method in ("full", "lora", "qlora"):
+        config = dataclasses.replace(p.config, method=method)
+        try:
+            plans[method] = (config, p.adapter if method == p.config.method else plan_adapter(config, p.model_config))
+        except FinetuneError:  # lora_targets this base lacks: no comparison for the adapter methods
+            continue
+    return plans
 
 
 def run(args: RunArgs, say: Callable[[str], None] = print) -> dict[str, Any]:

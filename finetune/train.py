@@ -11,12 +11,10 @@ metrics log and the diagnostics before any step: a :class:`Loop`), then per step
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,62 +22,16 @@ import torch
 
 from finetune import distributed, epoch_end
 from finetune.batching import collate, plan_step, steps_per_epoch
-from finetune.checkpoint import save_checkpoint
-from finetune.curate.record import selection_record
-from finetune.eot_init import init_eot_rows
+from finetune.checkpoint import save_adapter_checkpoint, save_checkpoint
 from finetune.errors import FinetuneError
-from finetune.estimate import (
-    available_memory,
-    human_bytes,
-    peak_memory_bytes,
-    peak_memory_used,
-    pick_device,
-    pick_precision,
-)
+from finetune.estimate import check_memory, human_bytes, peak_memory_used, pick_device, pick_precision
 from finetune.evaluate import generate, write
 from finetune.metrics import MetricsLog
-from finetune.modeling import LabelledLoss, add_residual_dropout, decoder_layers, init_new_token_rows
+from finetune.modeling import LabelledLoss, decoder_layers
 from finetune.optim import build_optimizer, build_scheduler
 from finetune.prepared import Prepared, total_steps
+from finetune.provenance import provenance
 from finetune.state import load_state, rng_state, save_state, set_rng_state
-
-
-def _check_memory(p: Prepared, device: torch.device, shards: int, say: Callable[[str], None]) -> None:
-    c = p.config
-    fixed = 16 * p.n_params // shards
-    free = available_memory(device)
-    if fixed > free:
-        raise FinetuneError(
-            f"Training {p.spec.given} needs about {human_bytes(fixed)} for weights, gradients and AdamW state but "
-            f"{device.type} has {human_bytes(free)} free; use a larger GPU or torchrun with more GPUs (FSDP2)."
-        )
-    total = peak_memory_bytes(p.n_params, p.model_config, c, shards, len(p.template.added))
-    if total > free:
-        say(f"Warning: the estimated peak ({human_bytes(total)}) exceeds the free {human_bytes(free)}; "
-            "if it runs out, set gradient_checkpointing=true or a smaller micro_batch_tokens.")
-
-
-def _provenance(p: Prepared, epoch: int, step: int, losses: list[float], eot_id: int,
-                diag: dict[str, Any], eot_record: dict[str, Any] | None) -> dict[str, Any]:
-    fit = p.fit
-    return {
-        "base": {"name": p.spec.given, "kind": p.spec.kind, "location": p.spec.location, "sha256": p.spec.sha256},
-        "dataset": {"source": p.data.origin, "sha256": p.data.sha256, "rows": p.data.rows,
-                    "examples_used": len(p.encoded), "single_turn": p.stats["single_turn"],
-                    "dialogues": p.stats["dialogues"], "dialogues_included": p.config.dialogues},
-        "selection": selection_record(p.data.origin),  # the `assistant data select` report beside the data, if any
-        "recipe": p.config.recipe, "epoch": epoch, "epochs": p.config.epochs, "step": step,
-        "template": p.template.family, "eot_token": p.template.eot, "eot_token_id": eot_id,
-        "added_tokens": p.template.added,
-        "fit": {"overlong": fit.policy, "max_length": fit.max_length, "rendered": fit.rendered, "kept": fit.kept,
-                "keep_eot": fit.keep_eot, "dropped_lines": fit.dropped, "cut_dialogue_lines": fit.cut_dialogues,
-                "truncated_lines": fit.truncated, "no_reply_lines": fit.no_labels},
-        "validation": {"examples": len(p.val), "lines": [e.line for e in p.val], "seed": p.config.seed},
-        "eot_init": eot_record,
-        "metrics": {"train_loss_last_epoch": sum(losses) / len(losses) if losses else None,
-                    **{k: v for k, v in diag.items() if k.startswith(("val_", "dev_"))}},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def _strip(sd: dict) -> dict:
@@ -104,6 +56,7 @@ class Setup:
     rates: list[float]  # residual dropout per layer
     total: int  # steps of the whole run
     per_epoch: int
+    peft: Any = None  # the PeftModel around ``model`` (lora, qlora): checkpoints save its adapter
 
 
 @dataclass
@@ -174,67 +127,21 @@ def _set_up(p: Prepared, say: Callable[[str], None]) -> Setup:
     device = pick_device(c.device, int(os.environ.get("LOCAL_RANK", "0")))
     world = distributed.init(device.type)
     amp = pick_precision(c.precision, device)
-    sharding = distributed.choose_sharding(c.sharding, p.n_params, world)
-    _check_memory(p, device, world.size if sharding == "fsdp" else 1, say)
+    sharding = distributed.choose_sharding(c.sharding, p.n_params, world, adapters=c.adapters)
+    check_memory(p, device, world.size if sharding == "fsdp" else 1, amp is torch.bfloat16, say)
     if world.main:
-        _start_run_folder(p)
+        epoch_end.start_run_folder(p)
     distributed.barrier(world)
-    model, eot_id, pad_id, eot_record, rates = _load_model(p, device, world, say)
-    wrapped = distributed.wrap(LabelledLoss(model, c.loss_chunk), decoder_layers(model), sharding, world, device)
+    from finetune.model_setup import load_for_training
+
+    m = load_for_training(p, device, amp, world, say)
+    wrapped = distributed.wrap(LabelledLoss(m.model, c.loss_chunk), decoder_layers(m.model), sharding, world, device)
     optimizer = build_optimizer(wrapped, c)
     total = total_steps(p)
     per_epoch = steps_per_epoch(len(p.encoded), c.batch_size)
     scheduler = build_scheduler(optimizer, total, c)
-    return Setup(device, world, amp, sharding, model, wrapped, optimizer, scheduler, eot_id, pad_id, eot_record,
-                 rates, total, per_epoch)
-
-
-def _start_run_folder(p: Prepared) -> None:
-    """The config, and for a new run run.json and val.jsonl (the main process writes them)."""
-    c, out = p.config, p.out
-    out.mkdir(parents=True, exist_ok=True)
-    c.save(out / "finetune_config.yaml")
-    if not p.args.resume:
-        run_meta = {"base": p.args.base, "base_location": p.args.base_location, "data": p.args.data,
-                    "data_sha256": p.data.sha256, "dev": str(p.args.dev) if p.args.dev else None,
-                    "fit": p.fit.to_dict(), "val_lines": [e.line for e in p.val]}
-        (out / "run.json").write_text(json.dumps(run_meta, indent=2) + "\n")
-        epoch_end.write_val(out, p.val_rows)
-
-
-def _load_model(p: Prepared, device: torch.device, world: distributed.World,
-                say: Callable[[str], None]) -> tuple[Any, int, int, dict[str, Any] | None, list[float]]:
-    """(model, EOT id, pad id, the EOT rows' record, residual dropout rates): the base with its new
-    token rows, EOT rows initialised (a new run), dropout and activation checkpointing, in training mode."""
-    from finetune.base import load_model
-
-    c, out = p.config, p.out
-    assert c.residual_dropout is not None and c.loss_chunk is not None
-    model = load_model(p.folder, c.attn_implementation)
-    init_new_token_rows(model, p.tokenizer, p.template.added)
-    eot_id = int(p.tokenizer.convert_tokens_to_ids(p.template.eot))
-    pad_id = p.tokenizer.pad_token_id if p.tokenizer.pad_token_id is not None else eot_id
-    eot_record = None
-    if not p.args.resume:  # a resumed run's weights come from its state, EOT rows included
-        model.to(device)
-        eot_record = init_eot_rows(
-            model, p.val or p.encoded, mode=c.eot_init, eot_id=eot_id, eot_is_new=p.template.eot in p.template.added,
-            original_eos=p.stats["original_eos"], vocab_size=len(p.tokenizer), device=device, pad_id=pad_id,
-            chunk=c.loss_chunk, say=say)
-        if world.main:
-            epoch_end.update_run_json(out, eot_init=eot_record)
-    elif (out / "run.json").is_file():
-        eot_record = json.loads((out / "run.json").read_text()).get("eot_init")
-    rates = add_residual_dropout(model, c.residual_dropout)
-    if c.gradient_checkpointing:
-        kwargs = {"use_reentrant": False}
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-    model.config.use_cache = False
-    model.to(device).train()
-    return model, eot_id, pad_id, eot_record, rates
+    return Setup(device, world, amp, sharding, m.model, wrapped, optimizer, scheduler, m.eot_id, m.pad_id,
+                 m.eot_record, m.rates, total, per_epoch, m.peft)
 
 
 def _resume(p: Prepared, s: Setup, say: Callable[[str], None]) -> int:
@@ -246,7 +153,7 @@ def _resume(p: Prepared, s: Setup, say: Callable[[str], None]) -> int:
     if trainer["world_size"] != s.world.size:
         say(f"Warning: this run was saved with {trainer['world_size']} processes and resumes with {s.world.size}; "
             "losses will not match an uninterrupted run exactly.")
-    distributed.load_full_state(s.wrapped, s.optimizer, trainer["model"], trainer["optimizer"])
+    distributed.load_full_state(s.wrapped, s.optimizer, trainer["model"], trainer["optimizer"], adapters=s.peft is not None)
     s.scheduler.load_state_dict(trainer["scheduler"])
     start = int(trainer["next_step"])
     if rng:
@@ -263,7 +170,7 @@ def _begin(p: Prepared, s: Setup, start: int, say: Callable[[str], None]) -> Loo
     c = p.config
     stop = min(s.total, p.args.max_steps) if p.args.max_steps else s.total
     world = s.world
-    say(f"Training on {s.device.type}{f' x{world.size} ({s.sharding})' if world.distributed else ''}"
+    say(f"Training{f' ({c.method})' if c.adapters else ''} on {s.device.type}{f' x{world.size} ({s.sharding})' if world.distributed else ''}"
         f"{' with bf16 autocast' if s.amp else ' in fp32'}: {s.total} steps ({c.epochs} epochs x {s.per_epoch}), "
         f"batch {c.batch_size}, lr {c.lr:g} -> {c.lr_end:g}, residual dropout 0 -> {s.rates[-1]:g}")
 
@@ -281,7 +188,7 @@ def _begin(p: Prepared, s: Setup, start: int, say: Callable[[str], None]) -> Loo
 
 
 def _save_resume_state(p: Prepared, s: Setup, next_step: int, rng: dict[str, Any]) -> None:
-    model_sd, optim_sd = distributed.full_state(s.wrapped, s.optimizer)
+    model_sd, optim_sd = distributed.full_state(s.wrapped, s.optimizer, adapters=s.peft is not None)
     save_state(p.out, s.world, model_sd, optim_sd, s.scheduler, next_step, rng, {"total_steps": s.total})
 
 
@@ -354,19 +261,24 @@ def _end_epoch(p: Prepared, s: Setup, loop: Loop, step: int, epoch: int, saving:
     diag = epoch_end.diagnostics(p, s.model, s.device, s.amp, s.eot_id, s.pad_id) if world.main or s.sharding == "fsdp" else {}
     results = None
     if saving and (world.main or s.sharding == "fsdp"):
-        results = generate(s.model, p.tokenizer, p.template, p.prompts, c, s.device, s.eot_id, c.seed + epoch)
+        results = generate(s.model, p.tokenizer, p.template, p.prompts, c, s.device, s.eot_id, c.seed + epoch,
+                           amp=s.amp if s.peft is not None else None)
     if s.sharding == "fsdp":
         s.wrapped.reshard()
-    model_sd = distributed.full_state(s.wrapped)[0] if saving else None
+    model_sd = distributed.full_state(s.wrapped)[0] if saving and s.peft is None else None
     if world.main:
         train_loss = sum(loop.epoch_losses[epoch]) / len(loop.epoch_losses[epoch])
         row = epoch_end.epoch_row(epoch, step + 1, diag, train_loss, results, c.dev_max_new_tokens,
                                   folder if saving else None)
         if saving:
-            assert model_sd is not None and results is not None
-            save_checkpoint(folder, s.model, _strip(model_sd), p.tokenizer, p.template, s.eot_id,
-                            p.stats["original_eos"], c,
-                            _provenance(p, epoch, step + 1, loop.epoch_losses[epoch], s.eot_id, row, s.eot_record))
+            assert results is not None
+            record = provenance(p, epoch, step + 1, loop.epoch_losses[epoch], s.eot_id, row, s.eot_record)
+            if s.peft is not None:
+                save_adapter_checkpoint(folder, s.peft, p.tokenizer, p.template, s.eot_id, p.stats["original_eos"], c, record)
+            else:
+                assert model_sd is not None
+                save_checkpoint(folder, s.model, _strip(model_sd), p.tokenizer, p.template, s.eot_id,
+                                p.stats["original_eos"], c, record)
             write(results, folder, f"{Path(p.spec.given).name} + {c.recipe}, epoch {epoch}, step {step + 1}")
             loop.checkpoints.append(str(folder))
             loop.note(f"Epoch {epoch}: loss {train_loss:.4f}; checkpoint {folder} "
@@ -410,9 +322,3 @@ def _summary(p: Prepared, s: Setup, loop: Loop, say: Callable[[str], None]) -> d
             "start_step": start, "stop_step": stop, "total_steps": total, "eot_id": s.eot_id, "rates": s.rates,
             "device": s.device.type, "world_size": world.size, "sharding": s.sharding,
             "best": best, "epochs": loop.epoch_rows, "eot_init": s.eot_record}
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The per-step rows of a run's metrics.jsonl (``kind: epoch`` rows are the stop diagnostics)."""
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    return [r for r in rows if r.get("kind") != "epoch"]
