@@ -58,7 +58,7 @@ def build_tokenizer(folder: Path, specials: list[str], bos: str, eos: str, pad: 
     fast.save_pretrained(folder)
 
 
-def _llama(folder: Path, specials: list[str], tied: bool, layers: int = 2) -> Path:
+def _llama(folder: Path, specials: list[str], tied: bool, layers: int = 2, hidden: int = 32) -> Path:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     build_tokenizer(folder, specials, "<s>", "</s>", None, add_bos=True)
@@ -67,7 +67,7 @@ def _llama(folder: Path, specials: list[str], tied: bool, layers: int = 2) -> Pa
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers, num_attention_heads=4,
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=tied,
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
     )
@@ -85,6 +85,13 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_chatml(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ChatML tokens already in the vocabulary: reused; tied embeddings."""
     return _llama(tmp_path_factory.mktemp("tiny-chatml"), ["<s>", "</s>", "<|im_start|>", "<|im_end|>"], tied=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_chatml64(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """As tiny_chatml, 64 wide: bitsandbytes' 4-bit CPU kernels need layer widths of whole 64-blocks."""
+    return _llama(tmp_path_factory.mktemp("tiny-chatml64"), ["<s>", "</s>", "<|im_start|>", "<|im_end|>"], tied=True,
+                  hidden=64)
 
 
 @pytest.fixture(scope="session")

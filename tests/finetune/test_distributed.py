@@ -1,5 +1,5 @@
 """``torchrun --nproc_per_node 2 -m finetune`` on CPU (gloo) against one process with the same global
-batch: the same losses, step by step."""
+batch: the same losses, step by step, for full fine-tuning (DDP, FSDP2) and for LoRA (DDP)."""
 
 from __future__ import annotations
 
@@ -28,14 +28,17 @@ def _torchrun(base: Path, data: Path, dev: Path, out: Path, *extra: str) -> subp
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("sharding", ["ddp", "fsdp"])
-def test_two_gloo_processes_match_one(sharding: str, tiny_llama: Path, lima_file: Path, dev_file: Path,
+@pytest.mark.parametrize(("sharding", "method"), [("ddp", "full"), ("fsdp", "full"), ("ddp", "lora")])
+def test_two_gloo_processes_match_one(sharding: str, method: str, tiny_llama: Path, lima_file: Path, dev_file: Path,
                                       tmp_path: Path) -> None:
+    """Full fine-tuning with DDP or FSDP2; LoRA adapters (and the added ChatML rows through
+    trainable_token_indices) with DDP."""
+    extra = [f"method={method}"] + (["eot_init=keep"] if method != "full" else [])
     single = run(RunArgs(base=str(tiny_llama), data=str(lima_file), dev=dev_file, out=tmp_path / "one",
-                         overrides=CFG, max_steps=5), say=lambda _: None)
-    proc = _torchrun(tiny_llama, lima_file, dev_file, tmp_path / "two", f"sharding={sharding}")
+                         overrides=[*CFG, *extra], max_steps=5), say=lambda _: None)
+    proc = _torchrun(tiny_llama, lima_file, dev_file, tmp_path / "two", f"sharding={sharding}", *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"Training on cpu x2 ({sharding})" in proc.stdout
+    assert f"Training{' (lora)' if method == 'lora' else ''} on cpu x2 ({sharding})" in proc.stdout
     rows = read_metrics(tmp_path / "two")
     assert len(rows) == 5 == len(single["losses"])
     assert [r["loss"] for r in rows] == pytest.approx(single["losses"], rel=1e-4)

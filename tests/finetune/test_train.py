@@ -154,12 +154,12 @@ def test_bad_input_fails_before_loading_anything(tiny_llama: Path, lima_file: Pa
 def test_too_little_memory_is_refused_before_the_weights_load(tiny_llama: Path, lima_file: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import finetune.base
-    import finetune.train
+    import finetune.estimate
 
     def forbidden(*a: object, **k: object) -> None:
         raise AssertionError("weights loaded")
 
-    monkeypatch.setattr(finetune.train, "available_memory", lambda device: 1000)
+    monkeypatch.setattr(finetune.estimate, "available_memory", lambda device: 1000)
     monkeypatch.setattr(finetune.base, "load_model", forbidden)
     with pytest.raises(FinetuneError, match=r"needs about .* for weights, gradients and AdamW state but cpu has 0 MiB free"):
         run(RunArgs(base=str(tiny_llama), data=str(lima_file), out=tmp_path / "o"), say=lambda _: None)
