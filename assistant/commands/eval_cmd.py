@@ -139,6 +139,9 @@ def report(runs: tuple[Path, ...], dirs: tuple[Path, ...]) -> None:
 @click.option("--select", type=click.Choice(["random", "longest"]), default="random", show_default=True,
               help="How the single-turn examples are picked: a seeded sample, or `assistant data select --by longest` "
                    "(the longest replies that fit --max-length with their end of turn).")
+@click.option("--method", type=click.Choice(["full", "lora"]), default="full", show_default=True,
+              help="lora: the two runs with LoRA adapters (finetune --method lora, lr 10x the schedule's), beside the "
+                   "full runs in the same folder.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (data, schedule, steps) and stop.")
 def lima_mini(**kw: Any) -> None:
     """LIMA in miniature: fine-tune the base twice (without and with the dialogues), convert each

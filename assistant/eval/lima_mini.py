@@ -35,6 +35,16 @@ SCHEDULES: dict[str, dict[str, Any]] = {
               "dev_max_new_tokens": 256},
 }
 VARIANTS = (("single", False), ("dialogues", True))  # LIMA's 1,000- and 1,030-example models
+# --method lora: the same two runs with LoRA adapters (finetune's method=lora) beside the full ones in
+# the same folder (same data, shared base/URIAL/reference generations), at LoRA's learning rate: 10x the
+# schedule's, as finetune's recipe takes it (docs/finetune.md).
+METHODS = ("full", "lora")
+LORA_LR_FACTOR = 10
+
+
+def variant_key(variant: str, method: str) -> str:
+    """What a run is called in folder, model and generation names: ``single``, ``single-lora``."""
+    return variant if method == "full" else f"{variant}-{method}"
 # The reference for the blind comparison: SmolLM2-135M-Instruct, aligned on ~460k conversations
 # (LIMA compared with Alpaca the same way).
 REFERENCE = "smollm2-135m-instruct"
@@ -134,9 +144,14 @@ def run_step(meta: dict[str, Any], folder: Path, name: str, argv: list[str]) -> 
     write_meta(folder, meta)
 
 
+def _is_checkpoint(folder: Path) -> bool:
+    """A full checkpoint (config.json) or an adapter checkpoint (adapter_config.json)."""
+    return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
+
+
 def final_checkpoint(run_dir: Path, epochs: int) -> Path | None:
     ckpt = run_dir / f"epoch-{epochs:02d}"
-    return ckpt if (ckpt / "config.json").is_file() else None
+    return ckpt if _is_checkpoint(ckpt) else None
 
 
 def best_checkpoint(run_dir: Path, epochs: int) -> Path | None:
@@ -149,18 +164,21 @@ def best_checkpoint(run_dir: Path, epochs: int) -> Path | None:
     except (OSError, json.JSONDecodeError):
         best = {}
     ckpt = Path(best["checkpoint"]) if best.get("checkpoint") else final
-    return ckpt if (ckpt / "config.json").is_file() else final
+    return ckpt if _is_checkpoint(ckpt) else final
 
 
-def finetune_argv(meta: dict[str, Any], run_dir: Path, dialogues: bool, dev: Path) -> list[str]:
+def finetune_argv(meta: dict[str, Any], run_dir: Path, dialogues: bool, dev: Path, method: str = "full") -> list[str]:
     s = meta["schedule"]
     if (run_dir / "state" / "trainer.pt").is_file():
         return ["finetune", "--resume", str(run_dir)]
     if run_dir.exists():
         shutil.rmtree(run_dir)  # started but saved nothing resumable: start again
+    factor = LORA_LR_FACTOR if method == "lora" else 1
     return ["finetune", "--base", meta["base"], "--data", meta["data"]["file"], "--out", str(run_dir),
             "--dialogues" if dialogues else "--no-dialogues", "--dev", str(dev),
-            f"epochs={s['epochs']}", f"lr={s['lr']}", f"lr_end={s['lr_end']}", f"batch_size={s['batch_size']}",
+            *(["--method", method] if method != "full" else []),
+            f"epochs={s['epochs']}", f"lr={s['lr'] * factor:g}", f"lr_end={s['lr_end'] * factor:g}",
+            f"batch_size={s['batch_size']}",
             f"max_length={s['max_length']}", f"save_epochs=1-{s['epochs']}", f"dev_max_new_tokens={s['dev_max_new_tokens']}"]
 
 
@@ -169,6 +187,9 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
     from models.store import Store
 
     out = Path(kw["out"]).expanduser().resolve()
+    method = kw.get("method") or "full"
+    if method not in METHODS:
+        raise AssistantError(f"Unknown --method {method!r}; use full or lora.")
     schedule_name = pick_schedule(kw["schedule"])
     schedule = dict(SCHEDULES[schedule_name])
     for key in ("examples", "epochs", "max_length", "batch_size", "lr", "lr_end", "dev_max_new_tokens"):
@@ -186,6 +207,9 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
                 "schedule_name": schedule_name, "quant": kw["quant"], "max_tokens": kw["max_tokens"],
                 "names": {v: f"{slug(out.name)}-{v}-{kw['quant']}" for v, _ in VARIANTS}}
     meta["threads"] = kw.get("threads")
+    for variant, _ in VARIANTS:  # a folder started before --method existed has only the full runs' names
+        key = variant_key(variant, method)
+        meta["names"].setdefault(key, f"{slug(out.name)}-{key}-{meta['quant']}")
     out.mkdir(parents=True, exist_ok=True)
     select = kw.get("select") or "random"
     if select != (meta.get("data") or {}).get("select", "random") and (out / "run.json").exists():
@@ -196,30 +220,35 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
                                select=select, base=base_for_fit, max_length=int(schedule["max_length"]))
     dev = dev_prompts(out / "data" / "dev_prompts.jsonl")
     write_meta(out, meta)
-    click.echo(f"LIMA in miniature ({schedule_name} schedule): {meta['data']['single_turn']} single-turn examples + "
+    factor = LORA_LR_FACTOR if method == "lora" else 1
+    click.echo(f"LIMA in miniature ({schedule_name} schedule{', LoRA' if method == 'lora' else ''}): "
+               f"{meta['data']['single_turn']} single-turn examples + "
                f"{meta['data']['dialogues']} dialogues, {schedule['epochs']} epoch{'s' if schedule['epochs'] != 1 else ''}, max length {schedule['max_length']}, "
-               f"batch {schedule['batch_size']}, lr {schedule['lr']:g} -> {schedule['lr_end']:g}; folder {out}", err=True)
+               f"batch {schedule['batch_size']}, lr {schedule['lr'] * factor:g} -> {schedule['lr_end'] * factor:g}; folder {out}", err=True)
     if kw.get("dry_run"):
         for variant, dialogues in VARIANTS:
-            click.echo("assistant " + " ".join(finetune_argv(meta, out / f"finetune-{variant}", dialogues, dev)
-                                              if not (out / f"finetune-{variant}").exists() else ["finetune", "..."]))
+            run_dir = out / f"finetune-{variant_key(variant, method)}"
+            click.echo("assistant " + " ".join(finetune_argv(meta, run_dir, dialogues, dev, method)
+                                              if not run_dir.exists() else ["finetune", "..."]))
         return
     for variant, dialogues in VARIANTS:
-        run_dir = out / f"finetune-{variant}"
+        key = variant_key(variant, method)
+        run_dir = out / f"finetune-{key}"
         if final_checkpoint(run_dir, schedule["epochs"]) is None:
-            run_step(meta, out, f"finetune-{variant}", finetune_argv(meta, run_dir, dialogues, dev))
+            run_step(meta, out, f"finetune-{key}", finetune_argv(meta, run_dir, dialogues, dev, method))
         ckpt = best_checkpoint(run_dir, schedule["epochs"])
         if ckpt is None:
             raise AssistantError(f"Fine-tuning finished without {run_dir}/epoch-{schedule['epochs']:02d}; see its messages above.")
-        name = meta["names"][variant]
-        step = meta.get("steps", {}).get(f"convert-{variant}", {})
-        meta.setdefault("converted", {})[variant] = str(ckpt)
+        name = meta["names"][key]
+        step = meta.get("steps", {}).get(f"convert-{key}", {})
+        meta.setdefault("converted", {})[key] = str(ckpt)
         if not (step.get("status") == "done" and Store().has(name) and step.get("argv", [None, None])[1] == str(ckpt)):
-            argv = ["convert", str(ckpt), "--quant", meta["quant"], "--name", name]
-            run_step(meta, out, f"convert-{variant}", argv + (["--force"] if Store().has(name) else []))
+            argv = ["convert", str(ckpt), "--quant", meta["quant"], "--name", name]  # an adapter run: merged
+            run_step(meta, out, f"convert-{key}", argv + (["--force"] if Store().has(name) else []))
     urial = write_urial_prompts(LIMA_MINI, out / "data" / "prompts-urial.jsonl")
+    tuned = [variant_key(v, method) for v, _ in VARIANTS]
     models = [("base", meta["base"], LIMA_MINI), ("urial", meta["base"], urial),
-              *((v, meta["names"][v], LIMA_MINI) for v, _ in VARIANTS), ("instruct", REFERENCE, LIMA_MINI)]
+              *((k, meta["names"][k], LIMA_MINI) for k in tuned), ("instruct", REFERENCE, LIMA_MINI)]
     for label, model, prompts in models:
         if meta.get("steps", {}).get(f"generate-{label}", {}).get("status") == "done":
             continue
@@ -229,3 +258,6 @@ def lima_mini_command(kw: dict[str, Any]) -> None:
                                                  *(["--threads", str(meta["threads"])] if meta.get("threads") else [])])
     report = write_lima_report(out)
     click.echo(f"Report: {report}")
+    if method == "lora":
+        click.echo("LoRA runs: " + ", ".join(f"gen-{k}" for k in tuned) + "; side by side with the full runs: "
+                   f"`assistant eval stats {' '.join(str(out / f'gen-{k}') for k in ('single', 'dialogues', *tuned))}`")
