@@ -45,11 +45,22 @@ class Manifest:
     license: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     verify: dict[str, Any] | None = None
+    # a LoRA adapter model: ``adapter`` = {type, alpha, rank, scale, targets, n_params}, and ``base`` =
+    # {name, sha256} of the store model it runs over (the GGUF whose sha256 it was made and verified on)
+    adapter: dict[str, Any] | None = None
+    base: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, preserved on rewrite
+
+    @property
+    def is_adapter(self) -> bool:
+        return self.adapter is not None
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("extra", "defaults")}
         data["defaults"] = self.defaults.as_dict()
+        for key in ("adapter", "base"):  # only an adapter model has them
+            if data[key] is None:
+                del data[key]
         data.update(self.extra)
         return data
 

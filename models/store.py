@@ -32,6 +32,10 @@ def manifest_from_gguf(name: str, gguf_path: Path, info: GGUFInfo | None = None,
     )
     from models.eot import end_of_generation_tokens
 
+    adapter = None
+    if md.get("general.type") == "adapter":  # a LoRA adapter: no vocabulary, no template of its own
+        alpha = md.get("adapter.lora.alpha")
+        adapter = {"type": str(md.get("adapter.type", "lora")), "alpha": _num(alpha), "n_params": info.n_params}
     return Manifest(
         name=name,
         file=gguf_path.name,
@@ -45,6 +49,7 @@ def manifest_from_gguf(name: str, gguf_path: Path, info: GGUFInfo | None = None,
         eot_tokens=[text for _, text in end_of_generation_tokens(info)],
         defaults=defaults,
         license=md.get("general.license"),
+        adapter=adapter,
     )
 
 

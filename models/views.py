@@ -10,7 +10,7 @@ from models import bundled
 from models.eot import end_of_generation_tokens
 from models.errors import AssistantError
 from models.gguf_file import read_gguf
-from models.resolve import default_model_name, resolve
+from models.resolve import ResolvedModel, default_model_name, resolve
 from models.store import Store
 
 
@@ -38,8 +38,9 @@ def model_rows() -> list[tuple[str, ...]]:
     for model in store.list():
         m = model.manifest
         mark = "*" if model.name == default else ""
+        source = f"store (LoRA over {(m.base or {}).get('name', '?')})" if m.is_adapter else "store"
         rows.append((model.name + mark, human_size(m.size_bytes), m.arch, human_params(m.n_params), m.quant,
-                     str(m.context_length), "store"))
+                     str(m.context_length), source))
     names = {r[0].rstrip("*") for r in rows}
     for name, entry in bundled.BUNDLED.items():
         if name in names:
@@ -81,7 +82,7 @@ def describe(name: str) -> dict[str, Any]:
         "path": str(resolved.path),
         "linked_to": str(link) if link else None,
         "size_bytes": info.file_size,
-        "sha256": manifest.sha256 if manifest else None,
+        "sha256": resolved.base_sha256 if resolved.adapter else (manifest.sha256 if manifest else None),
         "model": {
             "architecture": info.arch,
             "name": md.get("general.name"),
@@ -101,4 +102,20 @@ def describe(name: str) -> dict[str, Any]:
         "license": (manifest.license if manifest else None) or md.get("general.license"),
         "provenance": manifest.provenance if manifest else {},
         "verify": manifest.verify if manifest else None,
+        "adapter": _adapter_view(resolved),
+    }
+
+
+def _adapter_view(resolved: ResolvedModel) -> dict[str, Any] | None:
+    """An adapter model: the adapter (file, sha256, LoRA settings) and the base it runs over."""
+    manifest = resolved.manifest
+    if resolved.adapter is None or manifest is None:
+        return None
+    return {
+        **(manifest.adapter or {}),
+        "path": str(resolved.adapter),
+        "sha256": manifest.sha256,
+        "size_bytes": manifest.size_bytes,
+        "base": resolved.base_name,
+        "base_sha256": (manifest.base or {}).get("sha256"),
     }
