@@ -1,5 +1,6 @@
 """An Ollama Modelfile beside the GGUF, so ``ollama create NAME -f Modelfile`` takes the same
-template, stop tokens, system prompt and sampling defaults."""
+template, stop tokens, system prompt and sampling defaults. An adapter model is its base's GGUF
+(``FROM``) plus the GGUF LoRA adapter (``ADAPTER``)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,15 @@ def _quote(text: str) -> str:
     return '"""' + text.replace('"""', '\\"\\"\\"') + '"""'
 
 
-def render(gguf_name: str, *, stops: list[str], system: str | None, defaults: dict[str, Any], context: int | None) -> str:
-    """Ollama reads the Jinja chat template from the GGUF itself, so no TEMPLATE line is written."""
-    lines = [f"FROM ./{gguf_name}", ""]
+def render(source: str, *, stops: list[str], system: str | None, defaults: dict[str, Any], context: int | None,
+           adapter: str | None = None) -> str:
+    """Ollama reads the Jinja chat template from the GGUF itself, so no TEMPLATE line is written.
+
+    ``source`` and ``adapter`` are written as given (``./model.gguf`` beside the Modelfile, or a full path)."""
+    lines = [f"FROM {source}"]
+    if adapter:
+        lines.append(f"ADAPTER {adapter}")
+    lines.append("")
     if system:
         lines.append(f"SYSTEM {_quote(system)}")
     for key, value in defaults.items():
@@ -33,8 +40,8 @@ def render(gguf_name: str, *, stops: list[str], system: str | None, defaults: di
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write(folder: Path, gguf_name: str, **kwargs: Any) -> Path:
+def write(folder: Path, source: str, **kwargs: Any) -> Path:
     target = folder / "Modelfile"
     with atomic_open(target) as fh:
-        fh.write(render(gguf_name, **kwargs))
+        fh.write(render(source, **kwargs))
     return target

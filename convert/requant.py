@@ -35,8 +35,9 @@ def check_source(path: Path) -> tuple[GGUFInfo, str]:
     return info, UNQUANTIZED_FTYPES[int(ftype)]
 
 
-def with_metadata(src: Path, dst: Path, *, template: str | None, params: dict[str, Any], name: str | None) -> Path:
-    """A copy of ``src`` with a new chat template / sampling defaults / name (gguf-py's copier)."""
+def with_metadata(src: Path, dst: Path, *, template: str | None, params: dict[str, Any], name: str | None,
+                  eot_id: int | None = None) -> Path:
+    """A copy of ``src`` with a new chat template / sampling defaults / name / end-of-turn id (gguf-py's copier)."""
     from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
 
     reader = gguf.GGUFReader(src, "r")
@@ -46,6 +47,8 @@ def with_metadata(src: Path, dst: Path, *, template: str | None, params: dict[st
     new: dict[str, Any] = {}
     if template:
         new[gguf.Keys.Tokenizer.CHAT_TEMPLATE] = MetadataDetails(gguf.GGUFValueType.STRING, template)
+    if eot_id is not None:
+        new[gguf.Keys.Tokenizer.EOT_ID] = MetadataDetails(gguf.GGUFValueType.UINT32, eot_id)
     if name:
         new[gguf.Keys.General.NAME] = MetadataDetails(gguf.GGUFValueType.STRING, name)
     for key, value in params.items():

@@ -25,9 +25,10 @@ PROMPTS = (
 )
 
 
-def llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 1024) -> Any:
+def llama(path: Path, *, vocab_only: bool = False, n_ctx: int = 1024, lora: Path | None = None) -> Any:
+    """``path`` in llama.cpp for the checks (with the GGUF LoRA adapter ``lora`` applied, if given)."""
     return open_llama(path, n_ctx=n_ctx, n_batch=n_ctx, vocab_only=vocab_only, logits_all=not vocab_only,
-                      flash_attn=False, purpose="verify")
+                      flash_attn=False, purpose="verify", lora_path=str(lora) if lora else None)
 
 
 def tokenization(gguf_path: Path, hf_tok: Any, special_tokens: list[str]) -> dict[str, Any]:
@@ -60,11 +61,12 @@ def _llama_logits(llm: Any, ids: list[int]) -> np.ndarray:
     return np.array(llm.scores[: len(ids)], dtype=np.float32)
 
 
-def logits(gguf_path: Path, hf_model: Any, hf_tok: Any, outtype: str) -> dict[str, Any]:
-    """NMSE and top-1 agreement of the unquantized GGUF against transformers (float32)."""
+def logits(gguf_path: Path, hf_model: Any, hf_tok: Any, outtype: str, *, lora: Path | None = None,
+           against: str | None = None) -> dict[str, Any]:
+    """NMSE and top-1 agreement of the unquantized GGUF (plus ``lora``) against transformers (float32)."""
     import torch
 
-    llm = llama(gguf_path)
+    llm = llama(gguf_path, lora=lora)
     num = den = 0.0
     agree = total = decisive = decisive_agree = 0
     for prompt in PROMPTS:
@@ -89,7 +91,7 @@ def logits(gguf_path: Path, hf_model: Any, hf_tok: Any, outtype: str) -> dict[st
     top1_decisive = decisive_agree / decisive if decisive else None
     top1_ok = top1_decisive is None or decisive < 10 or top1_decisive >= TOP1_MIN
     return {
-        "against": f"{outtype} GGUF vs transformers float32",
+        "against": against or f"{outtype} GGUF vs transformers float32",
         "prompts": len(PROMPTS),
         "tokens": total,
         "nmse": nmse,
@@ -109,13 +111,13 @@ def _nll(llm: Any, ids: list[int]) -> float:
     return float(-logp.mean())
 
 
-def perplexity(unquantized: Path, quantized: Path, quant: str) -> dict[str, Any]:
-    """Perplexity of both files on the held-out passage (tokenized by llama.cpp)."""
-    base = llama(unquantized)
+def perplexity(unquantized: Path, quantized: Path, quant: str, *, lora: Path | None = None) -> dict[str, Any]:
+    """Perplexity of both files (each with ``lora``, if given) on the held-out passage (tokenized by llama.cpp)."""
+    base = llama(unquantized, lora=lora)
     ids = base.tokenize(HELD_OUT.encode("utf-8"), add_bos=True, special=False)[:1024]
     ppl_base = math.exp(_nll(base, ids))
     del base
-    q = llama(quantized)
+    q = llama(quantized, lora=lora)
     ppl_q = math.exp(_nll(q, ids))
     del q
     ratio = ppl_q / ppl_base

@@ -151,12 +151,12 @@ def test_verify_failure_is_an_error_and_stores_nothing(tiny_checkpoint: Callable
 
 def test_interrupt_leaves_nothing(tiny_checkpoint: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
                                   tmp_path: Path) -> None:
-    import convert.pipeline as pipeline
+    import convert.steps as steps
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "quantize", interrupted)
+    monkeypatch.setattr(steps, "quantize", interrupted)
     out = tmp_path / "out" / "m.gguf"
     with pytest.raises(KeyboardInterrupt):
         convert(ConvertOptions(src=str(tiny_checkpoint("llama", "smollm")), out=out), log=lambda _: None)
