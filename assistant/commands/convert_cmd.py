@@ -25,16 +25,25 @@ QUANT_CHOICES = ["q8_0", "q6_k", "q5_k_m", "q5_k_s", "q5_0", "q4_k_m", "q4_k_s",
               help="Sampling default, repeatable: temperature, top_p, top_k, min_p, repeat_penalty, max_tokens.")
 @click.option("--modelfile", is_flag=True, help="Also write an Ollama Modelfile beside the GGUF.")
 @click.option("--force", is_flag=True, help="Replace an existing model of that name (or the --out file).")
+@click.option("--base", default=None, metavar="NAME_OR_DIR",
+              help="A LoRA adapter's base: a checkpoint folder, a Hub id in the HF cache, a store model or a .gguf "
+                   "[default: the run's provenance.json, or adapter_config.json's base_model_name_or_path].")
+@click.option("--adapter", "as_adapter", is_flag=True,
+              help="Write a GGUF LoRA adapter over the base (stored too) instead of merging the adapter into it.")
 def convert(src: str, quant: str, outtype: str | None, name: str | None, out: Path | None, no_verify: bool,
-            template: Path | None, system: str | None, params: tuple[str, ...], modelfile: bool, force: bool) -> None:
+            template: Path | None, system: str | None, params: tuple[str, ...], modelfile: bool, force: bool,
+            base: str | None, as_adapter: bool) -> None:
     """Convert a Hugging Face checkpoint to a verified, quantized GGUF in the store.
 
     \b
     SRC is a checkpoint folder (config.json, tokenizer, safetensors), a Hub id
-    (org/name, needs the network), or an f16/bf16/f32 .gguf to re-quantize.
+    (org/name, needs the network), an f16/bf16/f32 .gguf to re-quantize, or a
+    LoRA adapter folder (adapter_config.json: ours, peft, TRL, unsloth, axolotl),
+    merged into its base or, with --adapter, written as a GGUF adapter.
     \b
     assistant convert ./lima-out/final --quant q4_k_m --name my-lima
     assistant convert model-f16.gguf --quant q8_0 --out model-q8_0.gguf
+    assistant convert ./lora-run/final --adapter --quant q8_0
     """
     from convert.metadata import parse_params
     from convert.pipeline import ConvertOptions
@@ -42,7 +51,7 @@ def convert(src: str, quant: str, outtype: str | None, name: str | None, out: Pa
 
     opts = ConvertOptions(src=src, quant=quant.lower(), outtype=outtype, name=name, out=out, verify=not no_verify,
                           template=template, system=system, params=parse_params(params), modelfile=modelfile,
-                          overwrite=force)
+                          overwrite=force, base=base, adapter=as_adapter)
     result = run(opts, log=lambda line: click.echo(line, err=True))
     if result.verify is None and no_verify:
         click.echo("Not verified (--no-verify).", err=True)

@@ -61,7 +61,15 @@ def render(d: dict[str, Any]) -> str:
         ("quantization", m["quantization"]), ("context length", m["context_length"]),
         ("embedding length", m["embedding_length"]), ("layers", m["layers"]), ("vocabulary", m["vocab_size"]),
     ])
-    lines += _section("File", [
+    ad = d.get("adapter")
+    if ad:
+        lines += _section("Adapter (LoRA, applied over the base below)", [
+            ("path", ad["path"]), ("size", human_size(ad["size_bytes"])), ("sha256", ad["sha256"]),
+            ("rank", ad.get("rank")), ("alpha", ad.get("alpha")), ("scale", ad.get("scale")),
+            ("tensors", ad.get("outtype")), ("targets", len(ad.get("targets") or []) or None),
+            ("base", f"{ad['base']} (sha256 {str(ad['base_sha256'])[:12]}...)"),
+        ])
+    lines += _section("File" if not ad else "Base", [
         ("source", d["source"]), ("path", d["path"]), ("linked to", d["linked_to"]),
         ("size", human_size(d["size_bytes"])), ("sha256", d["sha256"]),
     ])
@@ -187,3 +195,26 @@ def pull(repo: str, file: str | None, name: str | None, revision: str | None, fo
 
     model = do_pull(repo, file=file, name=name, revision=revision, overwrite=force)
     click.echo(f"Pulled {model.name} (sha256 {model.manifest.sha256[:12]}...); `assistant chat -m {model.name}` uses it.")
+
+
+@models.command("modelfile")
+@click.argument("name")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the Modelfile to this file [default: print it].")
+def modelfile(name: str, out: Path | None) -> None:
+    """An Ollama Modelfile for NAME: FROM its GGUF (plus ADAPTER for a LoRA adapter model), its stops and defaults."""
+    from convert.modelfile import render as render_modelfile
+    from models.atomic import atomic_open
+    from models.views import describe
+
+    d = describe(name)
+    defaults = dict(d["defaults"])
+    system = defaults.pop("system", None)
+    text = render_modelfile(d["path"], stops=d["end_of_turn"], system=system, defaults=defaults,
+                            context=d["model"]["context_length"], adapter=(d.get("adapter") or {}).get("path"))
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    with atomic_open(out) as fh:
+        fh.write(text)
+    click.echo(f"Wrote {out} (`ollama create {name} -f {out}`).")

@@ -114,8 +114,7 @@ class LlamaEngine:
         cores = physical_cores()
         threads = options.n_threads or cores
         llm = open_llama(resolved.path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=n_gpu_layers,
-                         verbose=options.verbose, lora_path=str(options.lora) if options.lora else None,
-                         lora_scale=options.lora_scale)
+                         verbose=options.verbose, **resolved.lora_args(options.lora, options.lora_scale))
         self._llm = llm
         self._gguf = gguf
         self._embedder = Embedder(resolved.path, declared_pooling=gguf.metadata.get(f"{gguf.arch}.pooling_type"),
