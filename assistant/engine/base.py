@@ -54,6 +54,9 @@ class GenerationParams:
     presence_penalty: float = 0.0  # OpenAI's penalties, over the reply's tokens
     frequency_penalty: float = 0.0
     tools: list[dict[str, Any]] | None = None  # the tools offered, OpenAI's shape; the template renders them
+    # Lazy grammar: llama.cpp trigger patterns (regexes searched in the reply so far); ``grammar``
+    # applies from the first match on (its first group marks where), the text before it is free.
+    grammar_triggers: list[str] | None = None
 
     SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
 
