@@ -170,6 +170,15 @@ def _pairs(shapes: dict[str, tuple[int, ...]], weights: Path) -> tuple[dict[str,
 
 def check_against_base(src: AdapterSource, arch: Architecture, tensors: LazyTensors, base_name: str) -> None:
     """Every LoRA module exists in the base with the shapes the adapter was trained on; none on a tied output."""
+    declared = (src.config.get("auto_mapping") or {}).get("base_model_class")
+    from convert.arch import REGISTRY
+
+    if isinstance(declared, str) and declared in REGISTRY and declared != arch.ckpt.architecture:
+        raise ConvertError(f"The adapter {src.display_name} was trained on a {declared} but the base {base_name} is a "
+                           f"{arch.ckpt.architecture}; pass the base it was trained on with --base.")
+    if "lm_head" in src.modules and arch.tied(tensors):
+        raise ConvertError(f"The adapter {src.display_name} puts LoRA on the output layer lm_head, which {base_name} ties "
+                           "to the token embedding (one tensor in llama.cpp); train it without lm_head in the targets.")
     missing, wrong = [], []
     for lm in src.modules.values():
         ref = tensors.refs.get(f"{lm.module}.weight")
@@ -186,9 +195,6 @@ def check_against_base(src: AdapterSource, arch: Architecture, tensors: LazyTens
     if wrong:
         raise ConvertError(f"The adapter {src.display_name} does not fit the base {base_name}: {wrong[0]}; pass the base "
                            "it was trained on with --base.")
-    if "lm_head" in src.modules and arch.tied(tensors):
-        raise ConvertError(f"The adapter {src.display_name} puts LoRA on the output layer lm_head, which {base_name} ties "
-                           "to the token embedding (one tensor in llama.cpp); train it without lm_head in the targets.")
 
 
 def eot_token_id(src: AdapterSource) -> int | None:
