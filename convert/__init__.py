@@ -12,8 +12,15 @@ quantized GGUF in the model store.
     write.py        the unquantized GGUF (gguf-py's GGUFWriter, tensor by tensor)
     quantize.py     llama.cpp's quantizer through llama_cpp.llama_model_quantize
     requant.py      SRC is a GGUF: re-quantize it (optionally with a new template or defaults)
-    verify/         tokenization parity, logits against transformers, perplexity ratio
+    verify/         tokenization parity, logits against transformers (or peft), perplexity ratio; adapter.py:
+                    an adapter's effect, the chat's end of turn, template and EOT
+    options.py      ConvertOptions, ConvertResult, the default name, the --template reader
+    steps.py        the steps every path shares: unquantized GGUF, quantize, verify, into the store
     pipeline.py     all of it, into the store or a file, leaving nothing behind on failure
+    adapter_source.py  a LoRA adapter folder (peft's format), checked against its base
+    adapter_base.py    the adapter's base, found offline (--base, provenance.json, adapter_config.json)
+    adapter_bases.py   the base GGUF in the store that a --adapter export runs over
+    adapter_pipeline.py  an adapter merged (merge.py) or written as a GGUF LoRA adapter (lora_gguf.py)
     modelfile.py    an Ollama Modelfile beside the GGUF
     native.py       llama.cpp's and gguf-py's own output sent to the convert log
     hf_from_gguf.py an HF folder dequantized from a GGUF (the tests' and the benchmark's real model)
