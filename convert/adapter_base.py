@@ -61,18 +61,21 @@ def locate_base(src: AdapterSource, given: str | None) -> BaseRef:
 
 
 def _from_provenance(prov: dict[str, Any]) -> BaseRef | None:
-    """Our finetune's record: {name, kind: gguf|hf|hub, location, sha256 (of a GGUF)}."""
-    ref = None
-    for value in (prov.get("location"), prov.get("name")):
-        if isinstance(value, str) and value and (ref := _resolve(value, "provenance.json")) is not None:
-            break
-    if ref is None:
-        return None
+    """Our finetune's record: {name (as typed: a store name, a path, a Hub id), kind: gguf|hf|hub, location,
+    sha256 (of a GGUF)}; a GGUF must still have the sha256 the run trained on."""
     want = prov.get("sha256")
-    if ref.gguf is not None and isinstance(want, str) and want and ref.gguf_sha256() != want:
-        raise ConvertError(f"The base {ref.display} has sha256 {ref.gguf_sha256()[:12]}..., but the run was trained on "
-                           f"{want[:12]}... (provenance.json); pass the base it was trained on with --base.")
-    return ref
+    changed = None
+    for value in (prov.get("name"), prov.get("location")):
+        if not isinstance(value, str) or not value or (ref := _resolve(value, "provenance.json")) is None:
+            continue
+        if ref.gguf is not None and isinstance(want, str) and want and ref.gguf_sha256() != want:
+            changed = ref
+            continue
+        return ref
+    if changed is not None:
+        raise ConvertError(f"The base {changed.display} has sha256 {changed.gguf_sha256()[:12]}..., but the run was "
+                           f"trained on {str(want)[:12]}... (provenance.json); pass the base it was trained on with --base.")
+    return None
 
 
 def _resolve(value: str, how: str) -> BaseRef | None:
@@ -85,12 +88,16 @@ def _resolve(value: str, how: str) -> BaseRef | None:
         if not (path / "config.json").is_file():
             raise ConvertError(f"The base folder {path} ({how}) has no config.json; pass a Hugging Face checkpoint folder.")
         return BaseRef(str(path), how, hf_folder=path.resolve())
+    store = Store()
     if path.is_file():
         with open(path, "rb") as fh:
             if fh.read(4) != b"GGUF":
                 raise ConvertError(f"The base {path} ({how}) is neither a checkpoint folder nor a GGUF file.")
+        for model in store.list():  # a store model's file, named by its path
+            if model.gguf_path.resolve() == path.resolve() and not model.manifest.is_adapter:
+                return BaseRef(model.name, how, gguf=model.gguf_path, store_name=model.name,
+                               sha256=model.manifest.sha256 or None)
         return BaseRef(path.name, how, gguf=path.resolve())
-    store = Store()
     try:
         if store.has(value):
             model = store.get(value)

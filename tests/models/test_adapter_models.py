@@ -149,3 +149,41 @@ def test_only_an_adapter_gguf_counts_as_one(adapter_model: tuple[str, str, Path]
     _, base, gguf = adapter_model
     assert is_adapter_file(gguf) and not is_adapter_file(Store().get(base).gguf_path)
     assert not is_adapter_file(tmp_path / "missing.gguf") and not is_adapter_file(Path(__file__))
+
+
+def test_our_run_over_a_stored_gguf_base(adapter_model: tuple[str, str, Path], lora_source: Path,
+                                         tmp_path: Path) -> None:
+    """A run whose provenance.json names a GGUF in the store: that model is the base, checked by sha256."""
+    import json
+    import shutil
+
+    from convert.pipeline import ConvertOptions, convert
+
+    _, base, _ = adapter_model
+    stored = Store().get(base)
+    run = Path(shutil.copytree(lora_source, tmp_path / "run"))
+    (run / "provenance.json").write_text(json.dumps({"method": "lora", "base": {
+        "name": base, "kind": "gguf", "location": str(stored.gguf_path), "sha256": stored.manifest.sha256}}))
+    result = convert(ConvertOptions(src=str(run), adapter=True, name="over-gguf", verify=False), log=lambda _: None)
+    assert result.base_name == base and resolve("over-gguf").path == stored.gguf_path
+    assert len([m for m in Store().list() if not m.manifest.is_adapter]) == 1  # no second base
+
+
+def test_a_gguf_base_without_the_adapters_template_gets_a_copy(lora_source: Path, tmp_path: Path) -> None:
+    from convert.pipeline import ConvertOptions, convert
+
+    other = tmp_path / "other.jinja"
+    other.write_text("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}<|im_end|>\n{% endfor %}")
+    base_folder = lora_source.parent.parent / "base"
+    convert(ConvertOptions(src=str(base_folder), quant="f16", name="plain", template=other, verify=False),
+            log=lambda _: None)
+    lines: list[str] = []
+    result = convert(ConvertOptions(src=str(lora_source), adapter=True, base="plain", name="ad", verify=False),
+                     log=lines.append)
+    assert result.base_name and result.base_name != "plain"
+    assert any("lacks the adapter's chat template" in line for line in lines)
+    from models.gguf_file import read_gguf
+
+    chat_base = resolve("ad").path
+    assert "<|im_start|>" in (read_gguf(chat_base).chat_template or "")  # the adapter's ChatML, not plain's
+    assert Store().get(result.base_name).manifest.chat_template == "override"
