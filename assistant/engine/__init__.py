@@ -10,6 +10,12 @@
     stops.py     stop strings across token boundaries; threads.py: CPU threads per reply
     stderr.py    llama.cpp's log to a file, not the terminal
     fake.py      a scripted engine for tests of everything above the engine
+    batched.py   BatchedEngine: both contracts on the continuous-batching scheduler (serve, --parallel)
+    scheduler.py one thread, one context, several sequences: each step one llama_decode for all of them
+    slots.py     the scheduler's sequences, their KV cells and each step's batch; sequence.py: one request
+                 (its sampler, stops, stats) and the RequestStream its caller reads (and cancels)
+    prompt.py    messages -> prompt ids for BatchedEngine (template choice, replies' ids spliced back)
 
-Only base, fake and context are light; llama, sampling and embedder import llama_cpp inside functions.
+Only base, fake and context are light; llama, sampling, embedder, batched, scheduler and slots import
+llama_cpp inside functions.
 """
