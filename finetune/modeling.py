@@ -125,7 +125,8 @@ class LinearCrossEntropy(torch.autograd.Function):
                 softcap: float | None, chunk: int) -> torch.Tensor:
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_hidden = torch.empty_like(hidden)
-        grad_weight = torch.zeros_like(weight, dtype=torch.float32)
+        want_weight = ctx.needs_input_grad[1]  # a frozen output layer (LoRA) needs no gradient: one matmul less per chunk
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if want_weight else None
         for start in range(0, targets.shape[0], chunk):
             h, t = hidden[start : start + chunk], targets[start : start + chunk]
             logits = (h @ weight.t()).float()
@@ -140,14 +141,16 @@ class LinearCrossEntropy(torch.autograd.Function):
                 grad *= 1 - capped * capped
             grad = grad.to(h.dtype)  # hidden and weight share a dtype (LabelledLoss casts both under autocast)
             grad_hidden[start : start + chunk] = grad @ weight
-            grad_weight += (grad.t() @ h).float()
-        ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
+            if grad_weight is not None:
+                grad_weight += (grad.t() @ h).float()
+        ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype) if grad_weight is not None else None)
         return total
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_out.to(grad_hidden.dtype), grad_weight * grad_out.to(grad_weight.dtype), None, None, None
+        scaled = grad_weight * grad_out.to(grad_weight.dtype) if grad_weight is not None else None
+        return grad_hidden * grad_out.to(grad_hidden.dtype), scaled, None, None, None
 
 
 class LabelledLoss(nn.Module):
