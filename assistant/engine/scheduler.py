@@ -136,7 +136,11 @@ class Scheduler:
                 raise AssistantError(f"The context was opened for {llama_cpp.llama_n_seq_max(ctx)} sequences, "
                                      f"not {self.parallel}; open it with n_seq_max={self.parallel}.")
             n_batch = llama_cpp.llama_n_batch(ctx)
-            self.step_tokens = min(self.step_tokens or n_batch, n_batch)
+            if n_batch < self.parallel:
+                raise AssistantError(f"The context's batch ({n_batch} tokens) is smaller than its {self.parallel} "
+                                     "sequences; open it with a larger n_batch.")
+            # every generating sequence's next token always fits a step; llama_decode takes n_batch at most
+            self.step_tokens = min(max(self.step_tokens or n_batch, self.parallel), n_batch)
             self._slots.pool = llama_cpp.llama_n_ctx(ctx)
             self._slots.mem = llama_cpp.llama_get_memory(ctx)
             self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
