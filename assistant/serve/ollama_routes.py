@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from assistant.engine.base import Chunk, Message
-from assistant.serve.errors import bad_request, from_exception, unsupported
+from assistant.serve.errors import bad_request, from_exception
 from assistant.serve.grammar import json_grammar
 from assistant.serve.schemas import (
     OllamaBase,
@@ -21,6 +21,8 @@ from assistant.serve.schemas import (
 )
 from assistant.serve.state import ServeState, parse_duration
 from assistant.serve.streaming import Watch, events, ndjson, note_usage, read_json, run, run_embedding
+from assistant.serve.tool_calls import ToolPlan, ollama_messages, plan
+from assistant.serve.tool_replies import CallReader, ollama_message, ollama_pieces
 from assistant.serve.worker import Finished, Job
 
 NDJSON = "application/x-ndjson"
@@ -86,23 +88,32 @@ def final(resolved: Any, f: Finished) -> dict[str, Any]:
             "eval_count": s.completion_tokens, "eval_duration": max(0, int(s.total_seconds * 1e9) - prompt_ns)}
 
 
-async def generation(state: ServeState, request: Any, job: Job, stream: bool, key: str) -> Any:
-    """/api/chat (``key`` "message") and /api/generate ("response")."""
+async def generation(state: ServeState, request: Any, job: Job, stream: bool, key: str,
+                     tools: ToolPlan | None = None) -> Any:
+    """/api/chat (``key`` "message") and /api/generate ("response"); with tools, calls come in a line's
+    ``message.tool_calls`` once complete."""
     name = job.model.name
 
     def piece(text: str) -> Any:
         return {"role": "assistant", "content": text} if key == "message" else text
 
     def whole(text: str, f: Finished) -> dict[str, Any]:
-        return {"model": name, "created_at": now(), key: piece(text), **final(job.model, f)}
+        body = ollama_message(text, CallReader(tools) if tools else None) if key == "message" else text
+        return {"model": name, "created_at": now(), key: body, **final(job.model, f)}
 
     async def lines(watch: Watch, first: Any) -> AsyncIterator[bytes]:
+        reader = CallReader(tools) if tools else None
         async for event in events(watch, first):
             if isinstance(event, Chunk):
-                if event.text:
+                if reader is not None:
+                    for message in ollama_pieces(reader.feed(event.text) if event.text else []):
+                        yield ndjson({"model": name, "created_at": now(), key: message, "done": False})
+                elif event.text:
                     yield ndjson({"model": name, "created_at": now(), key: piece(event.text), "done": False})
             elif isinstance(event, Finished):
                 note_usage(request, event)
+                for message in ollama_pieces(reader.finish() if reader is not None else []):
+                    yield ndjson({"model": name, "created_at": now(), key: message, "done": False})
                 yield ndjson({"model": name, "created_at": now(), key: piece(""), **final(job.model, event)})
             else:
                 yield ndjson(from_exception(event).ollama_body())
@@ -118,17 +129,15 @@ async def chat(state: ServeState, request: Any) -> Any:
     if not body.messages:  # Ollama's way to load (or, with keep_alive 0, unload) a model
         job = Job("load", resolved, keep_alive=ttl, unload=ttl == 0)
         return await generation(state, request, job, False, "message")
-    messages: list[Message] = []
-    for i, m in enumerate(body.messages):
-        if m.images:
-            raise unsupported(f"messages.{i}.images", "text only")
-        if m.role == "tool" or (m.model_extra or {}).get("tool_calls"):
-            raise unsupported(f"messages.{i}.tool_calls", "tool calls")
-        messages.append(Message(m.role, m.content))
-    if not any(m.role == "user" for m in messages):
-        raise bad_request("'messages' has no user message; add one.", param="messages")
-    job = Job("chat", resolved, messages=state.with_default_system(resolved, messages), params=params, keep_alive=ttl)
-    return await generation(state, request, job, body.stream, "message")
+    messages = ollama_messages(body.messages)
+    tools = plan(body.tools, lazy=state.config.tool_grammar == "lazy")
+    if tools is not None and params.grammar:
+        raise bad_request("'format' cannot go with tools: a reply is either JSON or tool calls; drop one of them.",
+                          param="format")
+    params.tools = tools.tools if tools else None
+    job = Job("chat", resolved, messages=state.with_default_system(resolved, messages), params=params, keep_alive=ttl,
+              prepare=tools.prepare if tools else None)
+    return await generation(state, request, job, body.stream, "message", tools)
 
 
 async def generate(state: ServeState, request: Any) -> Any:

@@ -8,25 +8,25 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from assistant.engine.base import Chunk, Message
+from assistant.engine.base import Chunk
 from assistant.serve.errors import bad_request, from_exception, unsupported
 from assistant.serve.grammar import json_grammar
 from assistant.serve.schemas import (
-    ChatMessage,
     ChatRequest,
     CompletionRequest,
     EmbeddingRequest,
     Sampling,
-    message_text,
     parse,
     stop_list,
 )
 from assistant.serve.state import ServeState
 from assistant.serve.streaming import Watch, events, note_usage, read_json, run, run_embedding, sse
+from assistant.serve.tool_calls import ToolPlan, openai_messages, plan
+from assistant.serve.tool_replies import CallReader, finish_reason, openai_deltas, openai_message
 from assistant.serve.worker import Finished, Job
+from assistant.tools.deltas import OpenAIDeltas
 
 FINISH = {"eot": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
 def usage(f: Finished) -> dict[str, Any]:
@@ -34,23 +34,6 @@ def usage(f: Finished) -> dict[str, Any]:
     return {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
             "total_tokens": s.prompt_tokens + s.completion_tokens,
             "prompt_tokens_details": {"cached_tokens": max(0, s.prompt_tokens - s.prompt_evaluated)}}
-
-
-def chat_messages(items: list[ChatMessage]) -> list[Message]:
-    if not items:
-        raise bad_request("'messages' is empty; send at least one user message.", param="messages")
-    out: list[Message] = []
-    for i, m in enumerate(items):
-        where = f"messages.{i}"
-        if m.role not in ROLES:
-            raise unsupported(f"{where}.role={m.role}", "tool calls")
-        for name in ("tool_calls", "function_call", "audio"):
-            if (m.model_extra or {}).get(name):
-                raise unsupported(f"{where}.{name}")
-        out.append(Message(ROLES[m.role], message_text(m.content, where)))
-    if not any(m.role == "user" for m in out):
-        raise bad_request("'messages' has no user message; add one.", param="messages")
-    return out
 
 
 def sampling(body: Sampling) -> dict[str, Any]:
@@ -93,17 +76,30 @@ async def model(state: ServeState, request: Any) -> Any:
     return JSONResponse({"id": resolved.name, "object": "model", "created": int(state.started), "owned_by": "local"})
 
 
+def tool_plan(state: ServeState, body: ChatRequest, grammar: str | None) -> ToolPlan | None:
+    tools = plan(body.tools, body.tool_choice, body.parallel_tool_calls, lazy=state.config.tool_grammar == "lazy")
+    if tools is not None and grammar:
+        raise bad_request("'response_format' cannot go with tools: a reply is either JSON or tool calls; send "
+                          "\"tool_choice\": \"none\" or drop one of them.", param="response_format")
+    if tools is not None and tools.choice != "auto" and body.ignore_eos:
+        raise bad_request("'ignore_eos' cannot go with a forced tool call: its grammar ends with the end of turn.",
+                          param="ignore_eos")
+    return tools
+
+
 async def chat_completions(state: ServeState, request: Any) -> Any:
     body: ChatRequest = parse(ChatRequest, await read_json(request, state.config.max_body))
     resolved = state.resolve(body.model)
-    messages = state.with_default_system(resolved, chat_messages(body.messages))
+    messages = state.with_default_system(resolved, openai_messages(body.messages))
     grammar = grammar_of(body)
     if grammar and body.ignore_eos:
         raise bad_request("'ignore_eos' cannot go with a JSON response_format: the grammar ends with the end of turn.",
                           param="ignore_eos")
+    tools = tool_plan(state, body, grammar)
     params = state.params(resolved, grammar=grammar, max_tokens=body.max_completion_tokens or body.max_tokens,
                           **sampling(body))
-    job = Job("chat", resolved, messages=messages, params=params)
+    params.tools = tools.tools if tools else None
+    job = Job("chat", resolved, messages=messages, params=params, prepare=tools.prepare if tools else None)
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
@@ -115,20 +111,30 @@ async def chat_completions(state: ServeState, request: Any) -> Any:
         return out
 
     def whole(text: str, f: Finished) -> dict[str, Any]:
+        reader = CallReader(tools) if tools else None
+        message = openai_message(text, reader)
         return {"id": cid, "object": "chat.completion", "created": created, "model": resolved.name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                             "logprobs": None, "finish_reason": FINISH.get(f.finish_reason, "stop")}],
+                "choices": [{"index": 0, "message": message, "logprobs": None,
+                             "finish_reason": finish_reason(reader, FINISH.get(f.finish_reason, "stop"))}],
                 "usage": usage(f)}
 
     async def lines(watch: Watch, first: Any) -> AsyncIterator[bytes]:
+        reader, deltas = (CallReader(tools), OpenAIDeltas()) if tools else (None, None)
         yield sse(chunk({"role": "assistant", "content": ""}))
         async for event in events(watch, first):
             if isinstance(event, Chunk):
-                if event.text:
-                    yield sse(chunk({"content": event.text}))
+                if reader is None or deltas is None:
+                    if event.text:
+                        yield sse(chunk({"content": event.text}))
+                    continue
+                for delta in openai_deltas(reader.feed(event.text) if event.text else [], deltas):
+                    yield sse(chunk(delta))
             elif isinstance(event, Finished):
                 note_usage(request, event)
-                yield sse(chunk({}, FINISH.get(event.finish_reason, "stop")))
+                if reader is not None and deltas is not None:
+                    for delta in openai_deltas(reader.finish(), deltas):
+                        yield sse(chunk(delta))
+                yield sse(chunk({}, finish_reason(reader, FINISH.get(event.finish_reason, "stop"))))
                 if include_usage:
                     yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": resolved.name,
                                "choices": [], "usage": usage(event)})

@@ -35,6 +35,8 @@ class ChatMessage(Body):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
+    tool_calls: list[Any] | None = None  # an assistant's calls (checked in tool_calls.py)
+    tool_call_id: str | None = None  # a tool message: the call it answers
 
 
 class Sampling(Body):
@@ -60,6 +62,9 @@ class Sampling(Body):
 
 class ChatRequest(Sampling):
     messages: list[ChatMessage]
+    tools: Any = None  # checked in tool_calls.py, for sentences that say what a tool looks like
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
     store: bool | None = None
@@ -87,6 +92,8 @@ class OllamaMessage(Body):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
     images: list[str] | None = None
+    tool_calls: list[Any] | None = None  # arguments as an object
+    tool_name: str | None = None  # a tool message: the tool that answered
 
 
 class OllamaBase(Body):
@@ -100,6 +107,7 @@ class OllamaBase(Body):
 
 class OllamaChat(OllamaBase):
     messages: list[OllamaMessage] = Field(default_factory=list)
+    tools: Any = None
 
 
 class OllamaGenerate(OllamaBase):
@@ -128,9 +136,8 @@ class OllamaEmbed(Body):
 # -- checks -------------------------------------------------------------------------------------
 # Fields we know and do not implement: a truthy value is a 400 naming the field.
 UNSUPPORTED = {
-    "tools": "tool calls", "tool_choice": "tool calls", "functions": "function calls",
-    "function_call": "function calls", "logit_bias": "", "logprobs": "", "top_logprobs": "",
-    "audio": "text only", "modalities": "text only", "prediction": "", "parallel_tool_calls": "tool calls",
+    "functions": "use 'tools'", "function_call": "use 'tool_choice'", "logit_bias": "", "logprobs": "",
+    "top_logprobs": "", "audio": "text only", "modalities": "text only", "prediction": "",
     "suffix": "", "echo": "", "best_of": "", "web_search_options": "", "reasoning_effort": "",
     "images": "text only", "dimensions": "the model's own size only",
 }

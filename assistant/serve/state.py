@@ -25,6 +25,7 @@ class ServeConfig:
     allowed_hosts: list[str] = field(default_factory=list)
     max_body: int = DEFAULT_MAX_BODY
     quiet: bool = False
+    tool_grammar: str = "lazy"  # "lazy": a grammar from the call format's marker on when tools are offered; "off"
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")

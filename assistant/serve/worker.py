@@ -64,6 +64,9 @@ class Job:
     params: GenerationParams = field(default_factory=GenerationParams)
     keep_alive: float | None = None  # seconds; None: the server's; < 0: forever; 0: unload when done
     unload: bool = False  # a "load" job with keep_alive 0: Ollama's way to unload a model
+    # Called on the worker thread once the model is loaded, before the reply (tools: the model's call
+    # format and the grammar for it); may change ``params``; what it raises goes back to the request.
+    prepare: Callable[[ServingEngine, GenerationParams], None] | None = None
 
     def __post_init__(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -205,6 +208,8 @@ class EngineWorker:
             vectors, tokens = self.engine.embed(job.texts)
             job.emit(Embedded(vectors, tokens, load_seconds))
             return
+        if job.prepare is not None:
+            job.prepare(self.engine, job.params)
         self._check_length(job)
         parts: list[str] = []
         for chunk in self._stream(job):

@@ -28,6 +28,9 @@ deltas.py      OpenAIDeltas: a reply's calls as OpenAI ``delta.tool_calls`` item
 builtins.py    builtin_tools(allowed_dirs): read_file, list_folder (inside allowed folders only),
                current_time, calculator (calculator.py: AST walk, bounded sizes, no eval).
 validate.py    schema_problem(name, schema, arguments) -> sentence or None (jsonschema).
+grammar.py     argument_rules(tools) / call_grammar(fmt, rules, only, parallel, lazy) / tool_grammar(...):
+               GBNF that forces a valid call in the format's markers (lazy: from the marker on, with
+               GenerationParams.grammar_triggers); the server's tool_choice and --tool-grammar use it.
 mcp_config.py  load_mcp_config(path|None) -> {name: McpServerConfig} from the mcpServers JSON
                (mcp.json in the config dir by default); bad JSON or keys -> ToolError naming both.
 mcp_transport.py  The stdio transport: bounded messages, strict stdout, stderr tail, kill_tree.

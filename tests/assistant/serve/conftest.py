@@ -46,6 +46,12 @@ class ScriptEngine(FakeEngine):
     def complete(self, prompt: str, params: GenerationParams | None = None) -> Iterator[Chunk]:
         return self.stream([Message("user", prompt)], params)
 
+    def tool_format(self) -> Any:
+        """The model's call format (Hermes: ``<tool_call>{json}</tool_call>``), as LlamaEngine's gives it."""
+        from assistant.tools.formats import FORMATS
+
+        return FORMATS["hermes"]
+
     def count_text(self, prompt: str) -> int:
         return len(prompt.split())  # a raw prompt: no template
 

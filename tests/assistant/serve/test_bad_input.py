@@ -60,14 +60,15 @@ def test_malformed_bodies(shared: str, raw: bytes, words: list[str]) -> None:
     ({"model": MODEL, "messages": [{"role": "system", "content": "only a system prompt"}]}, 400, "messages", None),
     ({"model": "no-such-model", "messages": USER}, 404, "model", "model_not_found"),
     ({"model": "/etc/passwd.gguf", "messages": USER}, 404, "model", "model_not_found"),
-    ({"model": MODEL, "messages": USER, "tools": [{"type": "function", "function": {"name": "f"}}]}, 400, "tools", "unsupported_parameter"),
+    ({"model": MODEL, "messages": USER, "functions": [{"name": "f"}]}, 400, "functions", "unsupported_parameter"),
     ({"model": MODEL, "messages": USER, "n": 2}, 400, "n", "unsupported_parameter"),
     ({"model": MODEL, "messages": USER, "logit_bias": {"50256": -100}}, 400, "logit_bias", "unsupported_parameter"),
     ({"model": MODEL, "messages": USER, "logprobs": True}, 400, "logprobs", "unsupported_parameter"),
     ({"model": MODEL, "messages": USER, "frobnicate": 1}, 400, "frobnicate", "unknown_parameter"),
     ({"model": MODEL, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
      400, "messages.0.content.0.type=image_url", "unsupported_parameter"),
-    ({"model": MODEL, "messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, 400, "messages.0.role=tool", None),
+    ({"model": MODEL, "messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, 400, "messages.0.tool_call_id", None),
+    ({"model": MODEL, "messages": [{"role": "function", "content": "x", "name": "f"}]}, 400, "messages.0.role=function", None),
     ({"model": MODEL, "messages": USER, "response_format": {"type": "json_schema"}}, 400, "response_format.json_schema", None),
     ({"model": MODEL, "messages": USER, "response_format": {"type": "xml"}}, 400, "response_format.type", None),
     ({"model": MODEL, "messages": USER, "stop": ["s"] * 17}, 400, "stop", None),
@@ -78,8 +79,8 @@ def test_invalid_chat_requests(shared: str, body: dict, status: int, param: str 
 
 
 def test_unsupported_fields_are_named_and_harmless_ones_pass(engine: ScriptEngine, server: str) -> None:
-    r = post(server, {"model": MODEL, "messages": USER, "tools": [{"type": "function"}]})
-    assert "'tools' is not supported" in r.json()["error"]["message"]
+    r = post(server, {"model": MODEL, "messages": USER, "functions": [{"name": "f"}]})
+    assert "'functions' is not supported" in r.json()["error"]["message"]
     ok = post(server, {"model": MODEL, "messages": USER, "n": 1, "tools": [], "tool_choice": "none", "logprobs": False,
                        "user": "u", "store": False, "metadata": {}, "parallel_tool_calls": None})
     assert ok.status_code == 200, ok.text

@@ -18,8 +18,8 @@ import pytest
 
 from assistant.engine.base import Chunk, GenerationParams, LoadOptions, Message, ModelInfo
 from assistant.engine.template import ChatTemplate, TemplateRefused
-from tests.assistant.serve.conftest import MODEL, ScriptEngine, serving
 from tests.assistant.engine.test_untrusted_templates import DOUBLE_40, NESTED_LOOPS, RECURSIVE_MACRO
+from tests.assistant.serve.conftest import MODEL, ScriptEngine, serving
 
 USER = [{"role": "user", "content": "hi"}]
 HOSTILE = {"size": (DOUBLE_40, "tried to build more than"), "time": (NESTED_LOOPS, "took more than 2 s"),

@@ -94,7 +94,7 @@ def test_ollama_errors_have_ollamas_shape(engine: ScriptEngine) -> None:
         assert r.status_code == 400 and "options.temperature" in r.json()["error"]
         r = httpx.post(f"{url}/api/chat", json={"model": MODEL, "tools": [{"type": "function"}],
                                                 "messages": [{"role": "user", "content": "x"}]})
-        assert r.status_code == 400 and "'tools'" in r.json()["error"]
+        assert r.status_code == 400 and "'tools.0.function' is missing" in r.json()["error"]
         r = httpx.post(f"{url}/api/generate", json={"model": MODEL, "prompt": "x", "keep_alive": "soon"})
         assert r.status_code == 400 and "keep_alive" in r.json()["error"]
         r = httpx.post(f"{url}/api/generate", json={"model": MODEL, "prompt": "x", "format": "yaml"})
