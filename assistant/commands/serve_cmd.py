@@ -24,10 +24,13 @@ from assistant.commands.options import model_options
               help="Requests that may wait for the engine; more get 503 with Retry-After.")
 @click.option("--max-body", type=click.IntRange(min=1024), default=8 << 20, show_default=True,
               help="Largest request body, in bytes.")
+@click.option("--tool-grammar", type=click.Choice(["lazy", "off"]), default="lazy", show_default=True,
+              help="With tools offered and tool_choice auto: a grammar from the call format's marker on (lazy), or none.")
 @click.option("--history", is_flag=True, help="Save every chat reply as a conversation in the history.")
 @click.option("--quiet", is_flag=True, help="No log line per request.")
 def serve(host: str, port: int, api_key: str | None, keep_alive: str, cors_origins: tuple[str, ...],
-          allow_hosts: tuple[str, ...], max_queue: int, max_body: int, history: bool, quiet: bool, **kw: Any) -> None:
+          allow_hosts: tuple[str, ...], max_queue: int, max_body: int, tool_grammar: str, history: bool, quiet: bool,
+          **kw: Any) -> None:
     """Serve the models over HTTP: the OpenAI API under /v1 and Ollama's under /api.
 
     \b
@@ -61,7 +64,7 @@ def serve(host: str, port: int, api_key: str | None, keep_alive: str, cors_origi
     worker = EngineWorker(LlamaEngine(), options, keep_alive=ttl, max_queue=max_queue,
                           on_reply=HistoryWriter() if history else None)
     config = ServeConfig(host=host, port=sock.getsockname()[1], api_key=api_key, cors_origins=list(cors_origins),
-                         allowed_hosts=list(allow_hosts), max_body=max_body, quiet=quiet)
+                         allowed_hosts=list(allow_hosts), max_body=max_body, quiet=quiet, tool_grammar=tool_grammar)
     state = ServeState(worker, config, pinned)
     click.echo(banner(url_of(host, config.port), pinned.name, keep_alive, bool(api_key)), err=True)
     serve_forever(state, sock)
