@@ -74,6 +74,14 @@ def test_a_lazy_grammar_starts_at_its_trigger(llm: Any) -> None:
             assert (allowed_after(llm, chain, text) == llm.n_vocab()) is free, text
         finally:
             llama_cpp.llama_sampler_free(chain)
+    # Text after the marker that cannot begin a call leaves the model free (llama.cpp would abort the
+    # process on constrained text its grammar rejects); after a whole call, little is left.
+    for text, most in (("Sure <tool_call>, I will", True), ('<tool_call>\n{"name": "now", "arguments": {}}</tool_call>', False)):
+        chain = make_sampler(llm, params, set())
+        try:
+            assert (allowed_after(llm, chain, text) > llm.n_vocab() // 2) is most, text
+        finally:
+            llama_cpp.llama_sampler_free(chain)
     with pytest.raises(BadGrammar, match="not a valid regular expression"):
         make_sampler(llm, GenerationParams(grammar=g.gbnf, grammar_triggers=["(<tool_call>"]), set())
 
