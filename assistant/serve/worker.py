@@ -186,7 +186,8 @@ class EngineWorker:
 
     def _ensure_model(self, model: ResolvedModel) -> float:
         """Load ``model`` unless it is the one loaded; returns the seconds loading took."""
-        if self.loaded is not None and self.loaded.path == model.path and self.engine.info is not None:
+        same = self.loaded is not None and self.loaded.path == model.path and self.loaded.adapter == model.adapter
+        if same and self.engine.info is not None:  # an adapter model shares its base's file
             return 0.0
         start = time.perf_counter()
         self._unload()
