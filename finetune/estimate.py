@@ -66,11 +66,12 @@ def matmul_flops(device: torch.device, dtype: torch.dtype | None, seconds: float
     return 2 * n**3 * runs / (time.perf_counter() - start)
 
 
-def flops_per_token(n_params: int, model_config: Any, seq: int, checkpointing: bool) -> float:
-    """Training FLOPs per token: 6N for the matmuls (8N with recomputation) plus attention scores."""
+def flops_per_token(n_params: int, model_config: Any, seq: int, checkpointing: bool, adapters: bool = False) -> float:
+    """Training FLOPs per token: 6N for the matmuls (8N with recomputation) plus attention scores; a
+    frozen base (adapters) skips its weight gradients: 4N (6N with recomputation)."""
     text = model_config.get_text_config()
     attention = 12 * text.num_hidden_layers * text.hidden_size * seq
-    return (8 if checkpointing else 6) * n_params + attention
+    return ((8 if checkpointing else 6) - (2 if adapters else 0)) * n_params + attention
 
 
 def fixed_memory_bytes(n_params: int, model_config: Any, config: FinetuneConfig, shards: int, new_rows: int = 0,

@@ -158,7 +158,7 @@ def dry_run(p: Prepared, world_size: int, say: Callable[[str], None]) -> dict[st
     pad = padding_fraction(p.encoded, c.batch_size, c.seed, min(per_epoch, 20), world_size, c.micro_batch_tokens)
     tokens = p.stats["tokens"] * c.epochs / (1 - pad)
     mean_len = p.stats["tokens"] / len(p.encoded)
-    flops = flops_per_token(p.n_params, p.model_config, int(mean_len), c.gradient_checkpointing) * tokens
+    flops = flops_per_token(p.n_params, p.model_config, int(mean_len), c.gradient_checkpointing, c.adapters) * tokens
     rate = matmul_flops(device, dtype) * 0.5 * world_size
     seconds = flops / rate
     fsdp = not c.adapters and (c.sharding == "fsdp" or (c.sharding == "auto" and p.n_params >= 1e9))
