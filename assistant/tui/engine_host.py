@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from assistant.engine.base import ChatEngine, Chunk, GenerationParams, LoadOptions, Message, ModelInfo
 from models.errors import AssistantError
@@ -62,6 +63,14 @@ class EngineHost:
 
     def stream(self, messages: Sequence[Message], params: GenerationParams | None = None) -> Iterator[Chunk]:
         return self.wait_ready().stream(messages, params)
+
+    def tool_format(self) -> Any:
+        """How the loaded model writes tool calls (a turn with tools asks, in the reply's worker)."""
+        engine = self.wait_ready()
+        tool_format = getattr(engine, "tool_format", None)
+        if tool_format is None:
+            raise AssistantError("This model cannot call tools here; turn tools off with F7.")
+        return tool_format()
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return self._engine().count_tokens(messages)

@@ -1,4 +1,4 @@
-"""The status line: model, backend, context used / size as a bar, tokens/s, state."""
+"""The status line: model, backend, context used / size as a bar, tokens/s, tools on, state."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class StatusLine(Widget):
     context_used: reactive[int] = reactive(0)
     context_size: reactive[int] = reactive(0)
     tokens_per_second: reactive[float] = reactive(0.0)
+    tools: reactive[int] = reactive(0)  # tools offered to the model (0: tools off)
     state: reactive[str] = reactive("idle")
 
     def render(self) -> Text:
@@ -35,6 +36,8 @@ class StatusLine(Widget):
             text.append(f" {self.context_used}/{self.context_size}")
         if self.tokens_per_second:
             text.append(f" · {self.tokens_per_second:.1f} tok/s")
+        if self.tools:
+            text.append(f" · tools: {self.tools}")
         style = "bold" if self.state != "idle" else "dim"
         text.append(f" · {self.state}", style=style)
         return text
