@@ -1,13 +1,16 @@
 """One message of the conversation: a header (who, branch, marks) and its Markdown body, which a
-reply streams into with ``Markdown.get_stream()`` and gets one full update at the end."""
+reply streams into with ``Markdown.get_stream()`` and gets one full update at the end; below it, a
+reply's tool calls as cards (widgets/tool_card.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Static
 
 from assistant.tui.widgets.message_body import MessageBody, OnePassLayout
@@ -43,8 +46,9 @@ class MessageView(OnePassLayout, Vertical, can_focus=True):
     ]
 
     def __init__(self, role: str, content: str, *, record: Any = None, label: str = "", branch: tuple[int, int] = (1, 1),
-                 mark: str = "") -> None:
+                 mark: str = "", cards: Sequence[Widget] = ()) -> None:
         super().__init__(classes=f"message {role}")
+        self.cards = list(cards)
         self.role = role
         self.content = content
         self.record = record
@@ -55,6 +59,12 @@ class MessageView(OnePassLayout, Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static(self.header_text(), classes="message-header", markup=False)
         yield MessageBody(self.content, classes="message-body")
+        yield from self.cards
+
+    async def add_card(self, card: Widget) -> None:
+        """A tool call of this reply, below its text."""
+        self.cards.append(card)
+        await self.mount(card)
 
     def header_text(self) -> str:
         parts = [self.label]
