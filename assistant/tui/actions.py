@@ -50,6 +50,8 @@ ACTIONS: tuple[KeyAction, ...] = (
               "Pick another model; the conversation goes on with it.", "Ctrl+O", True, "Model"),
     KeyAction("ctrl+s", "settings", "Settings",
               "System prompt and sampling of this conversation.", "Ctrl+S", True, "Settings"),
+    KeyAction("f7", "tools", "Tools",
+              "Turn tools on or off for this chat and pick the ones the model may call.", "F7", True),
     KeyAction("ctrl+t", "toggle_theme", "Light/dark theme", "Switch between the light and the dark theme.", "Ctrl+T", True),
     KeyAction("ctrl+q", "quit", "Quit", "Leave the app (a reply in progress is saved).", "Ctrl+Q", True, "Quit"),
 )

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
@@ -25,18 +26,23 @@ from assistant.tui.app_actions import AppActions, ModelChoice, available_models
 from assistant.tui.chat_actions import ChatActions
 from assistant.tui.conversations import Conversations
 from assistant.tui.engine_host import EngineFactory, EngineHost
+from assistant.tui.tool_actions import ToolActions
 from assistant.tui.widgets.chat_log import ChatLog
 from assistant.tui.widgets.prompt import PromptInput
 from assistant.tui.widgets.sidebar import Sidebar
 from assistant.tui.widgets.status import StatusLine
 from models.errors import AssistantError
 
-MODAL_ACTIONS = {"quit", "help", "toggle_theme", "command_palette"}  # the keys that also work over a dialog
+if TYPE_CHECKING:
+    from assistant.session.tool_turns import ToolOptions
+
+# the keys that also work over a dialog (Tab and Shift+Tab move between its fields)
+MODAL_ACTIONS = {"quit", "help", "toggle_theme", "command_palette", "focus_next", "focus_previous"}
 WIDE = 100  # columns from which the conversation list shows at start
 
 
-class ChatApp(ChatActions, Conversations, AppActions):
-    """The core (base.ChatAppBase) with its three groups of actions; no group depends on another."""
+class ChatApp(ChatActions, Conversations, AppActions, ToolActions):
+    """The core (base.ChatAppBase) with its four groups of actions; no group depends on another."""
 
     CSS_PATH = "chat.tcss"
     TITLE = "assistant"
@@ -46,7 +52,8 @@ class ChatApp(ChatActions, Conversations, AppActions):
                  system: str | None = None, conversation_id: int | None = None, new: bool = False,
                  list_models: Callable[[], list[ModelChoice]] = available_models, load_model: bool = True,
                  frozen_time: float | None = None, theme_file: Any = None,
-                 options: ChatOptions | None = None) -> None:
+                 options: ChatOptions | None = None, tools: ToolOptions | None = None,
+                 tools_on: bool = False) -> None:
         super().__init__()
         self.history = history
         self.host = EngineHost(engine_factory)
@@ -59,6 +66,10 @@ class ChatApp(ChatActions, Conversations, AppActions):
         self.frozen_time = frozen_time
         self.theme_file = theme_file
         self.options = options or ChatOptions()  # flags given on the command line win over a saved conversation's
+        self.tool_options = tools  # the runner starts the first time tools are on (tool_actions.py)
+        self.tools_wanted = tools_on and tools is not None
+        self.tools_ready = threading.Event()
+        self.tools_ready.set()
         self.first_paint_at = 0.0
         self._load_theme()
 
@@ -90,6 +101,8 @@ class ChatApp(ChatActions, Conversations, AppActions):
         self.first_paint_at = time.perf_counter()
         if self.load_at_start:
             self.load_model(None)
+        if self.tools_wanted:
+            self.turn_tools_on()
 
     async def _open_start_conversation(self) -> None:
         conv_id = self.start_conversation
@@ -120,9 +133,17 @@ class ChatApp(ChatActions, Conversations, AppActions):
     async def action_quit(self) -> None:
         job = self.job
         if job is not None:
+            job.cancelled = True  # also answers an open approval dialog with "deny"
             self.session.cancel()
             await asyncio.to_thread(job.done.wait, 10)
         self.exit()
+
+    def on_unmount(self) -> None:
+        job = self.job
+        if job is not None:  # the app ends however it ends: a reply waiting for an approval is let go
+            job.cancelled = True
+            self.session.cancel()
+        self.close_tools(timeout=0)  # a start still under way closes its servers itself
 
     def wait_idle(self, timeout: float = 10) -> None:
         """After the app exits: let a reply worker finish saving before the engine closes."""

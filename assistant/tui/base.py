@@ -6,8 +6,9 @@ llama.cpp). app.py assembles the app from this core and the three action groups.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -25,6 +26,9 @@ from assistant.tui.widgets.sidebar import Sidebar
 from assistant.tui.widgets.status import StatusLine
 from models.errors import AssistantError
 
+if TYPE_CHECKING:
+    from assistant.session.tool_turns import ToolOptions
+
 
 class ChatAppBase(App[None]):
     history: History
@@ -35,6 +39,10 @@ class ChatAppBase(App[None]):
     list_models: Callable[[], list[Any]]
     job: ReplyJob | None = None
     theme_file: Any = None  # where the light/dark choice is kept
+    tool_options: ToolOptions | None = None  # None: this app has no tools
+    tools_wanted = False  # tools on for this chat (the runner is started the first time)
+    tools_ready: threading.Event  # cleared while the runner starts (tool_actions.py)
+    pick_tools_when_started = False
 
     @property
     def status(self) -> StatusLine:
@@ -137,6 +145,14 @@ class ChatAppBase(App[None]):
         matching = [v for v in views if role is None or v.role == role]
         return matching[-1] if matching else None
 
+    def stop_reply(self) -> None:
+        """Stop the reply being generated (Esc, or Stop in the approval dialog)."""
+        job = self.job
+        if job is not None:
+            job.cancelled = True
+            self.session.cancel()
+            job.view.set_header(mark="stopping…")
+
     def busy(self) -> bool:
         if self.job is not None:
             self.notify("A reply is being written; press Esc to stop it first.", severity="warning")
@@ -163,7 +179,7 @@ class ChatAppBase(App[None]):
 
     async def sync_thread(self) -> None:
         """After a reply: give the views their saved records, without re-rendering the bodies."""
-        thread = [r for r in self.session.thread() if r.role != "system"]
+        thread = [r for r in self.session.thread() if r.role not in ("system", "tool")]  # results: in cards
         views = self.query_one(ChatLog).messages()
         if len(views) != len(thread) or any(v.role != r.role for v, r in zip(views, thread)):
             await self.show_thread()

@@ -1,5 +1,7 @@
 """The chat actions: send, stop, regenerate, edit and step through branches; the reply runs in a
-thread worker and streams into the screen through ReplyText / ReplyDone messages."""
+thread worker and streams into the screen through ReplyText / ReplyDone messages; a turn's tool calls
+come through the same job, in their place in the text (a card per call; the model's next reply gets a
+view of its own, as it is saved)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,17 @@ from collections.abc import Callable, Iterator
 from textual import work
 
 from assistant.engine.base import Chunk
+from assistant.session.tool_turns import ToolCallDone, ToolCallShown
 from assistant.tui.base import ChatAppBase
 from assistant.tui.reply import ReplyDone, ReplyJob, ReplyText
 from assistant.tui.widgets.chat_log import ChatLog
 from assistant.tui.widgets.message import MessageView
 from assistant.tui.widgets.prompt import PromptInput
+from assistant.tui.widgets.tool_card import ToolCard
 from models.errors import AssistantError
 
 LIVE_RATE_INTERVAL = 1.0  # seconds between two updates of the status line's tokens/s while a reply streams
+LOADING, STARTING_TOOLS = "loading the model…", "starting the tools…"  # a reply's marks until it starts
 
 
 class ChatActions(ChatAppBase):
@@ -79,7 +84,8 @@ class ChatActions(ChatAppBase):
     def _start(self, job: ReplyJob, start: Callable[[], Iterator[Chunk]]) -> None:
         self.job = job
         job.view.begin_stream()
-        job.view.set_header(mark="loading the model…" if self.host.inner is None else "")
+        waiting = LOADING if self.host.inner is None else STARTING_TOOLS if not self.tools_ready.is_set() else ""
+        job.view.set_header(mark=waiting)
         self.set_state("generating")
         job.rate_timer = self.set_interval(LIVE_RATE_INTERVAL, self._show_live_rate)
         self._generate(job, start)
@@ -88,11 +94,16 @@ class ChatActions(ChatAppBase):
     def _generate(self, job: ReplyJob, start: Callable[[], Iterator[Chunk]]) -> None:
         cancel_sent = False
         try:
+            while not self.tools_ready.wait(0.1) and not job.cancelled:  # tools being started for this chat
+                pass
             for chunk in start():
                 if job.cancelled and not cancel_sent:  # Esc while the model was still loading
                     self.session.cancel()
                     cancel_sent = True
                 if chunk.text and job.push(chunk.text):
+                    self.post_message(ReplyText(job))
+                if chunk.event is not None:  # a tool call shown or done, after the text before it
+                    job.push_event(chunk.event)
                     self.post_message(ReplyText(job))
                 if chunk.finish_reason is not None:
                     job.final = chunk
@@ -105,14 +116,45 @@ class ChatActions(ChatAppBase):
             job.done.set()
 
     async def on_reply_text(self, message: ReplyText) -> None:
-        job = message.job
-        text = job.take()
-        if text:
-            job.painted(self.host.info)
-            if job.view.mark == "loading the model…":
-                job.view.set_header(mark="")
-            await job.view.write(text)
-            job.last_paint_at = time.perf_counter()
+        await self._paint_pending(message.job)
+
+    async def _paint_pending(self, job: ReplyJob) -> None:
+        for item in job.take():
+            if isinstance(item, str):
+                if job.after_calls:
+                    await self._next_view(job)
+                job.painted(self.host.info)
+                self._clear_wait_mark(job)
+                await job.view.write(item)
+                job.last_paint_at = time.perf_counter()
+            else:
+                await self._show_tool_event(job, item)
+
+    def _clear_wait_mark(self, job: ReplyJob) -> None:
+        if job.view.mark in (LOADING, STARTING_TOOLS):
+            job.view.set_header(mark="")
+
+    async def _next_view(self, job: ReplyJob) -> None:
+        """The model answers again after its calls: that reply gets a view of its own, as it is saved."""
+        job.after_calls = False
+        await job.view.finish()
+        job.view = await self.query_one(ChatLog).add(MessageView("assistant", "", label=self.session.model))
+        job.view.begin_stream()
+
+    async def _show_tool_event(self, job: ReplyJob, event: object) -> None:
+        self._clear_wait_mark(job)
+        if isinstance(event, ToolCallShown):
+            if job.after_calls:  # the next reply called at once (parallel calls are put right by sync_thread)
+                await self._next_view(job)
+            call = event.call
+            card = ToolCard(call.name, call.arguments, call_id=call.id, raw=call.raw, error=event.error)
+            job.cards[call.id] = card
+            await job.view.add_card(card)
+        elif isinstance(event, ToolCallDone):
+            done, result = job.cards.get(event.call.id), event.result
+            if isinstance(done, ToolCard):
+                done.finish(result.content, is_error=result.is_error, seconds=result.seconds or None)
+            job.after_calls = True
 
     def _show_live_rate(self) -> None:
         """Once a second while a reply streams, in a frame of its own: painting the status line
@@ -127,10 +169,8 @@ class ChatActions(ChatAppBase):
         job = message.job
         if job.rate_timer is not None:
             job.rate_timer.stop()
-        rest = job.take()
-        if rest:
-            await job.view.write(rest)
-        await job.view.finish(job.text)
+        await self._paint_pending(job)
+        await job.view.finish()
         job.last_paint_at = time.perf_counter()
         self.job = None
         self.set_state("idle")
@@ -187,9 +227,7 @@ class ChatActions(ChatAppBase):
             if not isinstance(self.focused, PromptInput):
                 self.action_focus_prompt()
             return
-        job.cancelled = True
-        self.session.cancel()
-        job.view.set_header(mark="stopping…")
+        self.stop_reply()
 
     # -- branches --------------------------------------------------------------------------------
     async def action_branch(self, step: int) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from assistant.session.config import ChatOptions
+    from assistant.session.tool_turns import ToolOptions
 
 
 def make_factory(cfg: Any) -> Any:
@@ -33,7 +34,10 @@ def terminal_on_saved_stderr() -> None:
         sys.__stderr__ = sys.stderr  # type: ignore[misc,assignment]
 
 
-def run_app(opts: ChatOptions, *, conversation_id: int | None = None, continue_: bool = False) -> None:
+def run_app(opts: ChatOptions, *, conversation_id: int | None = None, continue_: bool = False,
+            tools: ToolOptions | None = None, tools_on: bool = False) -> None:
+    """``tools``: what the command was told about tools (None: none in this app); ``tools_on``:
+    offer them from the start (``--tool``), else the picker (F7) turns them on."""
     from assistant.history.store import History
     from assistant.session.config import session_config
     from assistant.session.resume import find_conversation, resume
@@ -51,11 +55,12 @@ def run_app(opts: ChatOptions, *, conversation_id: int | None = None, continue_:
         terminal_on_saved_stderr()
         app = ChatApp(history=history, engine_factory=make_factory(cfg), model=cfg.model.name, params=cfg.params,
                       system=cfg.system, conversation_id=conv.id if conv else None,
-                      theme_file=config_dir() / "tui.json", options=opts)
+                      theme_file=config_dir() / "tui.json", options=opts, tools=tools, tools_on=tools_on)
         try:
             app.run()
         finally:
             app.wait_idle()
+            app.close_tools()
             app.host.close()
         if cfg.load.verbose:
             print(f"llama.cpp's log of this session: {llama_log_path()}", file=sys.stderr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from textual.message import Message
 from textual.timer import Timer
@@ -71,13 +72,15 @@ class ReplyJob:
     error: str | None = None
     cancelled: bool = False
     done: threading.Event = field(default_factory=threading.Event)
-    _pending: list[str] = field(default_factory=list)
+    _pending: list[Any] = field(default_factory=list)  # text, and a turn's tool events in their place
     _parts: list[str] = field(default_factory=list)
     _posted: bool = False
     pacer: PaintPacer = field(default_factory=PaintPacer)
     _last_post: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     rate_timer: Timer | None = None  # updates the status line's tokens/s while the reply streams
+    cards: dict[str, Any] = field(default_factory=dict)  # call id -> its ToolCard, in a turn with tools
+    after_calls: bool = False  # calls ran: what comes next is the model's next reply (a view of its own)
 
     def push(self, text: str) -> bool:
         """Worker side. True when the UI should be told to take the text now."""
@@ -94,13 +97,23 @@ class ReplyJob:
                 return True
         return False
 
-    def take(self) -> str:
-        """UI side: everything not painted yet."""
+    def push_event(self, event: Any) -> None:
+        """Worker side: a tool call shown or done, after the text pushed so far (the UI is told at once)."""
         with self._lock:
-            text = "".join(self._pending)
+            self._pending.append(event)
+
+    def take(self) -> list[Any]:
+        """UI side: everything not painted yet, in order: text (adjacent pieces joined) and events."""
+        with self._lock:
+            items: list[Any] = []
+            for item in self._pending:
+                if isinstance(item, str) and items and isinstance(items[-1], str):
+                    items[-1] += item
+                else:
+                    items.append(item)
             self._pending.clear()
             self._posted = False
-            return text
+            return items
 
     def painted(self, info: ModelInfo | None) -> None:
         """UI side, at each paint: the pacer measures the UI thread since the last one; ``info``
