@@ -174,20 +174,27 @@ class EngineWorker:
             finally:
                 with self._cond:
                     self._current = None
-                    keep = self.keep_alive if job.keep_alive is None else job.keep_alive
-                    if keep == 0 and self.loaded is not None:
-                        self._unload()
-                    self._expires = None if keep < 0 or self.loaded is None else time.monotonic() + keep
+                    self._idle_after(job)
+
+    def _idle_after(self, job: Job) -> None:
+        """Nothing runs since ``job`` ended (the lock is held): unload now, or when its keep-alive runs out."""
+        keep = self.keep_alive if job.keep_alive is None else job.keep_alive
+        if keep == 0 and self.loaded is not None:
+            self._unload()
+        self._expires = None if keep < 0 or self.loaded is None else time.monotonic() + keep
 
     def _unload(self) -> None:
         if self.loaded is not None:
             self.engine.close()
             self.loaded = None
 
+    def _is_loaded(self, model: ResolvedModel) -> bool:
+        same = self.loaded is not None and self.loaded.path == model.path and self.loaded.adapter == model.adapter
+        return same and self.engine.info is not None  # an adapter model shares its base's file
+
     def _ensure_model(self, model: ResolvedModel) -> float:
         """Load ``model`` unless it is the one loaded; returns the seconds loading took."""
-        same = self.loaded is not None and self.loaded.path == model.path and self.loaded.adapter == model.adapter
-        if same and self.engine.info is not None:  # an adapter model shares its base's file
+        if self._is_loaded(model):
             return 0.0
         start = time.perf_counter()
         self._unload()
@@ -209,25 +216,36 @@ class EngineWorker:
             vectors, tokens = self.engine.embed(job.texts)
             job.emit(Embedded(vectors, tokens, load_seconds))
             return
+        self._reply(job, started, load_seconds)
+
+    def _reply(self, job: Job, started: float, load_seconds: float) -> None:
+        """A chat or text job on the loaded model: its chunks, then its Finished, then the history hook."""
         if job.prepare is not None:
             job.prepare(self.engine, job.params)
         self._check_length(job)
         parts: list[str] = []
         for chunk in self._stream(job):
             if job.cancelled.is_set():
-                self.engine.cancel()  # also covers a cancel that came before the stream began
+                self._stop_reply(job)  # also covers a cancel that came before the stream began
             if chunk.finish_reason is not None:
                 finished = Finished(chunk.finish_reason, chunk.stats or Stats(), load_seconds,
                                     started - job.submitted, time.monotonic() - job.submitted)
                 job.emit(finished)
                 if self.on_reply is not None and job.kind == "chat":
-                    try:
-                        self.on_reply(job, "".join(parts), finished)
-                    except Exception as exc:  # the history is a side matter: the reply was sent
-                        log.warning("could not save the reply to the history: %s", exc)
+                    self._replied(job, "".join(parts), finished)
                 return
             parts.append(chunk.text)
             job.emit(chunk)
+
+    def _stop_reply(self, job: Job) -> None:
+        self.engine.cancel()
+
+    def _replied(self, job: Job, text: str, finished: Finished) -> None:
+        assert self.on_reply is not None
+        try:
+            self.on_reply(job, text, finished)
+        except Exception as exc:  # the history is a side matter: the reply was sent
+            log.warning("could not save the reply to the history: %s", exc)
 
     def _stream(self, job: Job) -> Iterator[Chunk]:
         if job.kind == "chat":
