@@ -5,10 +5,12 @@
                     ``--dry-run`` stops or :func:`finetune.train.train` runs
     prepared.py     what run.py hands train.py: RunArgs, Prepared, total_steps
     config.py       the typed recipe (FinetuneConfig): defaults, a YAML/TOML file, ``key=value``
-    data.py         rows (LIMA, messages, ShareGPT, alpaca) from a file or the Hub, validated
+    data.py         rows (LIMA, messages with tools, ShareGPT, alpaca) from a file or the Hub, validated
     hub.py          the Hub, online only: gated datasets and base models by id
     base.py         the base: a store name, a GGUF (dequantized once), a folder or a Hub id
     template.py     chat templates and label masks
+    chat_jinja.py   the Jinja templates saved with the tokenizer (tools in the Hermes format)
+    tool_data.py    TRL's tool format in rows: ``tools``, assistant ``tool_calls``, ``tool`` messages
     fit.py          every example fitted into ``max_length`` so what trains ends its turn
     batching.py     data order and token-budgeted micro-batches
     modeling.py     EOT rows, residual dropout, the loss at labelled positions only

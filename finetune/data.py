@@ -1,5 +1,7 @@
 """Training data: read LIMA, OpenAI ``messages``, ShareGPT or alpaca rows from a local JSON/JSONL
 file or a Hub dataset, turn each into a list of turns, and validate every row before training.
+``messages`` rows may be in TRL's tool format (a ``tools`` column, assistant ``tool_calls``, ``tool``
+messages: :mod:`finetune.tool_data`).
 
 All bad rows are reported by line number (JSONL) or row number (a JSON array) in one go.
 """
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.errors import FinetuneError
+from finetune.tool_data import Call, parse_calls, parse_tools
 from models.names import looks_like_hub_id
 
 ROLES = ("system", "user", "assistant")
@@ -20,13 +23,14 @@ _SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
     "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "system": "system",
 }
-_OPENAI_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_OPENAI_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
 
 @dataclass(frozen=True)
 class Turn:
-    role: str  # system, user or assistant
+    role: str  # system, user, assistant or tool (a tool's result)
     content: str
+    calls: tuple[Call, ...] = ()  # the tool calls an assistant turn makes, after its text
 
 
 @dataclass
@@ -34,10 +38,16 @@ class Example:
     turns: list[Turn]
     line: int  # 1-based line (JSONL) or row (JSON array) in the source
     source: str = ""
+    tools: list[dict[str, Any]] = field(default_factory=list)  # offered tools, as parse_tools gives them
+
+    @property
+    def replies(self) -> int:
+        return sum(1 for t in self.turns if t.role == "assistant")
 
     @property
     def exchanges(self) -> int:
-        return sum(1 for t in self.turns if t.role == "assistant")
+        """User turns: a call, its results and the answer after them are one exchange."""
+        return sum(1 for t in self.turns if t.role == "user")
 
     @property
     def is_dialogue(self) -> bool:
@@ -74,14 +84,8 @@ def turns_from_row(row: Any) -> tuple[str, list[Turn]]:
         msgs = row["messages"]
         if not isinstance(msgs, list):
             raise ValueError("'messages' is not a list")
-        turns = []
-        for i, m in enumerate(msgs, 1):
-            if not isinstance(m, dict) or "role" not in m or "content" not in m:
-                raise ValueError(f"message {i} needs 'role' and 'content'")
-            if m["role"] not in _OPENAI_ROLES:
-                raise ValueError(f"message {i} has role {m['role']!r} (use system, user or assistant)")
-            turns.append(Turn(_OPENAI_ROLES[m["role"]], _text(m["content"], f"message {i}")))
-        return "messages", turns
+        row_tools(row)
+        return "messages", [_message(m, i) for i, m in enumerate(msgs, 1)]
     if "conversations" in row or "conversation" in row:
         conv = row.get("conversations", row.get("conversation"))
         if not isinstance(conv, list):
@@ -116,6 +120,27 @@ def turns_from_row(row: Any) -> tuple[str, list[Turn]]:
     raise ValueError("is in no known format (expected 'conversations', 'messages' or 'instruction'/'output')")
 
 
+def row_tools(row: Any) -> list[dict[str, Any]]:
+    """The tools a ``messages`` row offers (its ``tools`` column), or ValueError."""
+    return parse_tools(row.get("tools")) if isinstance(row, dict) and "messages" in row else []
+
+
+def _message(m: Any, i: int) -> Turn:
+    calls = m.get("tool_calls") if isinstance(m, dict) else None
+    if not isinstance(m, dict) or "role" not in m or ("content" not in m and not calls):
+        raise ValueError(f"message {i} needs 'role' and 'content'")
+    role = _OPENAI_ROLES.get(m["role"]) if isinstance(m["role"], str) else None
+    if role is None:
+        raise ValueError(f"message {i} has role {m['role']!r} (use system, user, assistant or tool)")
+    if calls and role != "assistant":
+        raise ValueError(f"message {i} has 'tool_calls' but is a {role} message (only the assistant calls tools)")
+    content = m.get("content")
+    if calls or (role == "assistant" and "tool_calls" in m):
+        text = "" if content is None else _text(content, f"message {i}")
+        return Turn(role, text, parse_calls(calls or [], f"message {i}"))
+    return Turn(role, _text(content, f"message {i}"))
+
+
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} is not a string")
@@ -124,24 +149,39 @@ def _text(value: Any, what: str) -> str:
 
 def check_turns(turns: list[Turn]) -> str | None:
     """What is wrong with a conversation, or None: a system turn only first, then user and assistant
-    alternating, starting with the user and ending with the assistant, no empty turn."""
+    alternating, starting with the user and ending with the assistant, no empty turn. An assistant
+    turn with tool calls is followed by the tools' results (or ends the conversation), and the
+    assistant answers after them."""
     if not turns:
         return "has no turns"
     for i, t in enumerate(turns, 1):
-        if not t.content.strip():
+        if not t.content.strip() and not t.calls and t.role != "tool":
             return f"turn {i} ({t.role}) is empty"
     body = turns[1:] if turns[0].role == "system" else turns
     if any(t.role == "system" for t in body):
         return "has a system turn after the first turn"
     if not body:
         return "has only a system turn"
+    offset = len(turns) - len(body)
+    prev: Turn | None = None
     for i, t in enumerate(body):
-        expected = "user" if i % 2 == 0 else "assistant"
-        if t.role != expected:
-            pos = i + 1 + (len(turns) - len(body))
-            return f"turn {pos} is {t.role} where {expected} was expected (turns must alternate, user first)"
-    if body[-1].role != "assistant":
+        pos = i + 1 + offset
+        if t.role == "tool" or (prev is not None and prev.calls):
+            if prev is None or not (prev.role == "tool" or prev.calls):
+                return f"turn {pos} is a tool result with no assistant tool call before it"
+            if t.role != "tool":
+                return f"turn {pos} is {t.role} where the results of turn {pos - 1}'s tool calls were expected"
+        else:
+            expected = "assistant" if prev is not None and prev.role in ("user", "tool") else "user"
+            if t.role != expected:
+                why = "the assistant answers the tool results" if prev is not None and prev.role == "tool" else \
+                    "turns must alternate, user first"
+                return f"turn {pos} is {t.role} where {expected} was expected ({why})"
+        prev = t
+    if body[-1].role == "user":
         return "ends with a user turn (the last turn must be the assistant's)"
+    if body[-1].role == "tool":
+        return "ends with a tool result (the last turn must be the assistant's)"
     return None
 
 
@@ -241,7 +281,7 @@ def load_dataset(source: str, *, dialogues: bool = True, split: str = "train") -
             continue
         formats[fmt] = formats.get(fmt, 0) + 1
         src = row.get("source", "") if isinstance(row, dict) else ""
-        examples.append(Example(turns, number, str(src or "")))
+        examples.append(Example(turns, number, str(src or ""), row_tools(row)))
     if bad:
         bad.sort(key=lambda b: int(b.split(":")[0].split()[1]))
         shown = ", ".join(b.split(":")[0].split()[1] for b in bad[:20]) + (" ..." if len(bad) > 20 else "")

@@ -75,7 +75,7 @@ def _cut_dialogue(tokenizer: Any, template: ChatTemplate, ex: Example, max_lengt
     """The longest prefix of the dialogue that ends with an assistant turn and fits, or None."""
     ends = [i for i, t in enumerate(ex.turns) if t.role == "assistant"]
     for last in reversed(ends[:-1]):
-        shorter = Example(ex.turns[: last + 1], ex.line, ex.source)
+        shorter = Example(ex.turns[: last + 1], ex.line, ex.source, ex.tools)
         enc = encode(tokenizer, template, shorter, max_length)
         if not enc.truncated:
             return enc
@@ -94,7 +94,7 @@ def fit_examples(
     for ex in examples:
         enc = encode(tokenizer, template, ex, max_length)
         if enc.truncated and policy == "drop":
-            cut = _cut_dialogue(tokenizer, template, ex, max_length) if ex.exchanges > 1 else None
+            cut = _cut_dialogue(tokenizer, template, ex, max_length) if ex.replies > 1 else None
             if cut is None:
                 report.dropped.append(ex.line)
                 continue

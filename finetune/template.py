@@ -16,31 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from finetune.chat_jinja import CHATML, GEMMA
 from finetune.data import Example, Turn
 from finetune.errors import FinetuneError
+from finetune.tool_data import tool_result, tools_section
 
 IGNORE = -100
-
-_CHATML_JINJA = (
-    "{%- for message in messages -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + (message['content'] | trim) + '<|im_end|>' + '\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
-)
-
-_GEMMA_JINJA = (
-    "{{ bos_token }}"
-    "{%- if messages[0]['role'] == 'system' -%}"
-    "{%- set first_user_prefix = (messages[0]['content'] | trim) + '\\n\\n' -%}"
-    "{%- set loop_messages = messages[1:] -%}"
-    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
-    "{%- for message in loop_messages -%}"
-    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
-    "{{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else '') "
-    "+ (message['content'] | trim) + '<end_of_turn>\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}"
-)
 
 
 @dataclass
@@ -54,35 +35,51 @@ class ChatTemplate:
     @property
     def jinja(self) -> str:
         if self.family == "gemma":
-            return _GEMMA_JINJA
-        return ("{{ bos_token }}" if self.bos else "") + _CHATML_JINJA
+            return GEMMA
+        return ("{{ bos_token }}" if self.bos else "") + CHATML
 
-    def pieces(self, turns: list[Turn]) -> list[tuple[str, bool]]:
-        """(text, labelled) pieces whose concatenation is the rendered conversation."""
+    def pieces(self, turns: list[Turn], tools: list[dict[str, Any]] | None = None) -> list[tuple[str, bool]]:
+        """(text, labelled) pieces whose concatenation is the rendered conversation; ``tools`` (as
+        :func:`finetune.tool_data.parse_tools` gives them) go into the system section, unlabelled."""
         out: list[tuple[str, bool]] = [(self.bos, False)] if self.bos else []
+        section = tools_section(tools) if tools else ""
+        body = turns[1:] if turns and turns[0].role == "system" else turns
+        system = turns[0].content.strip() if body is not turns else None
         if self.family == "gemma":
-            prefix = ""
-            body = turns
-            if turns and turns[0].role == "system":
-                prefix, body = turns[0].content.strip() + "\n\n", turns[1:]
+            prefix = "" if system is None else system + "\n\n"
+            prefix += section + "\n\n" if section else ""
             for i, t in enumerate(body):
-                role = "model" if t.role == "assistant" else t.role
-                text = (prefix if i == 0 else "") + t.content.strip()
-                out += self._turn(role, text, t.role == "assistant")
+                role = {"assistant": "model", "tool": "user"}.get(t.role, t.role)
+                out += self._turn(role, (prefix if i == 0 else "") + _text(t), t.role == "assistant")
             return out
-        for t in turns:
-            out += self._turn(t.role, t.content.strip(), t.role == "assistant")
+        if section:
+            out += self._turn("system", section if system is None else f"{system}\n\n{section}", False)
+        elif system is not None:
+            out += self._turn("system", system, False)
+        for t in body:
+            out += self._turn("user" if t.role == "tool" else t.role, _text(t), t.role == "assistant")
         return out
 
     def _turn(self, role: str, text: str, labelled: bool) -> list[tuple[str, bool]]:
         return [(f"{self.start}{role}\n", False), (text + self.eot, labelled), ("\n", False)]
 
-    def render(self, turns: list[Turn]) -> str:
-        return "".join(text for text, _ in self.pieces(turns))
+    def render(self, turns: list[Turn], tools: list[dict[str, Any]] | None = None) -> str:
+        return "".join(text for text, _ in self.pieces(turns, tools))
 
-    def prompt(self, turns: list[Turn]) -> str:
+    def prompt(self, turns: list[Turn], tools: list[dict[str, Any]] | None = None) -> str:
         """The conversation so far plus the assistant's turn header (``add_generation_prompt``)."""
-        return self.render(turns) + f"{self.start}{'model' if self.family == 'gemma' else 'assistant'}\n"
+        return self.render(turns, tools) + f"{self.start}{'model' if self.family == 'gemma' else 'assistant'}\n"
+
+
+def _text(turn: Turn) -> str:
+    """A turn's text inside its markers: a reply followed by its calls, a tool result wrapped."""
+    if turn.role == "tool":
+        return tool_result(turn.content)
+    text = turn.content.strip()
+    if not turn.calls:
+        return text
+    calls = "\n".join(c.text for c in turn.calls)
+    return f"{text}\n{calls}" if text else calls
 
 
 def choose_template(tokenizer: Any, name: str = "auto") -> ChatTemplate:
@@ -139,7 +136,7 @@ class Encoded:
 def encode(tokenizer: Any, template: ChatTemplate, example: Example, max_length: int) -> Encoded:
     """Token ids and labels for one conversation, trimmed to ``max_length`` (a trimmed reply keeps
     no EOT because its EOT falls past the cut)."""
-    pieces = template.pieces(example.turns)
+    pieces = template.pieces(example.turns, example.tools)
     text = "".join(p for p, _ in pieces)
     spans, pos = [], 0
     for piece, labelled in pieces:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.data import Example, check_turns, parse_rows, turns_from_row
+from finetune.data import Example, Turn, check_turns, parse_rows, row_tools, turns_from_row
 from finetune.errors import FinetuneError
 from models.names import looks_like_hub_id
 from models.progress import progress
@@ -56,7 +56,9 @@ class Row:
     def messages(self) -> dict[str, Any]:
         """The row as an OpenAI ``messages`` row (``--format messages``)."""
         assert self.example is not None
-        row: dict[str, Any] = {"messages": [{"role": t.role, "content": t.content} for t in self.example.turns]}
+        row: dict[str, Any] = {"messages": [_message(t) for t in self.example.turns]}
+        if self.example.tools:
+            row["tools"] = self.example.tools
         if self.source:
             row["source"] = self.source
         return row
@@ -64,6 +66,14 @@ class Row:
     def preview(self, width: int = 70) -> str:
         text = " ".join((self.prompt or self.raw).split())
         return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _message(turn: Turn) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": turn.role, "content": turn.content}
+    if turn.calls:
+        out["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                             for c in turn.calls]
+    return out
 
 
 @dataclass
@@ -148,7 +158,7 @@ def load_pool(source: str) -> Pool:
                 row.error = problem
             else:
                 src = data.get("source", "") if isinstance(data, dict) else ""
-                row.example = Example(turns, number, str(src or ""))
+                row.example = Example(turns, number, str(src or ""), row_tools(data))
         rows.append(row)
     rows.sort(key=lambda r: r.line)
     if not rows:

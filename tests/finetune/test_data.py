@@ -36,7 +36,7 @@ def test_every_bad_row_is_reported_by_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     lines = [
         json.dumps({"conversations": ["Hi", "Hello."]}),  # 1 fine
-        json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "content": "x"}]}),  # 2 role
+        json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "function", "content": "x"}]}),  # 2 role
         "",  # 3 blank: skipped
         json.dumps({"conversations": ["Hi", "   "]}),  # 4 empty turn
         "{not json",  # 5
@@ -51,7 +51,7 @@ def test_every_bad_row_is_reported_by_line(tmp_path: Path) -> None:
     assert "has 6 bad row(s) (lines 2, 4, 5, 6, 7, 8;" in str(err.value)
     details = err.value.details
     assert [d.split(":")[0] for d in details] == [f"line {n}" for n in (2, 4, 5, 6, 7, 8)]
-    assert "role 'tool'" in details[0] and "turn 2 (assistant) is empty" in details[1]
+    assert "role 'function'" in details[0] and "turn 2 (assistant) is empty" in details[1]
     assert "not valid JSON" in details[2] and "turn 2 is user where assistant was expected" in details[3]
     assert "ends with a user turn" in details[4] and "no known format" in details[5]
 
