@@ -22,6 +22,9 @@ from assistant.commands.options import model_options
               help="Another name clients use in the Host header (a proxy's), besides loopback and --host (repeatable).")
 @click.option("--max-queue", type=click.IntRange(min=1), default=16, show_default=True,
               help="Requests that may wait for the engine; more get 503 with Retry-After.")
+@click.option("--parallel", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Chat and text replies generated at once, batched into one decode (each gets --ctx-size); "
+                   "1: one at a time.")
 @click.option("--max-body", type=click.IntRange(min=1024), default=8 << 20, show_default=True,
               help="Largest request body, in bytes.")
 @click.option("--tool-grammar", type=click.Choice(["lazy", "off"]), default="lazy", show_default=True,
@@ -29,7 +32,7 @@ from assistant.commands.options import model_options
 @click.option("--history", is_flag=True, help="Save every chat reply as a conversation in the history.")
 @click.option("--quiet", is_flag=True, help="No log line per request.")
 def serve(host: str, port: int, api_key: str | None, keep_alive: str, cors_origins: tuple[str, ...],
-          allow_hosts: tuple[str, ...], max_queue: int, max_body: int, tool_grammar: str, history: bool, quiet: bool,
+          allow_hosts: tuple[str, ...], max_queue: int, parallel: int, max_body: int, tool_grammar: str, history: bool, quiet: bool,
           **kw: Any) -> None:
     """Serve the models over HTTP: the OpenAI API under /v1 and Ollama's under /api.
 
@@ -58,11 +61,18 @@ def serve(host: str, port: int, api_key: str | None, keep_alive: str, cors_origi
     options = opts.load_options()
     pinned = resolve(opts.model)  # an unknown model or a bad path stops here, with its sentence
     gguf = read_gguf(pinned.path, vocab=False)
-    check_fits(gguf, options.n_ctx or min(gguf.context_length, 8192), force=options.force)
+    check_fits(gguf, (options.n_ctx or min(gguf.context_length, 8192)) * parallel, force=options.force)
     sock = bind(host, port)
     quiet_native_logs(options.verbose)
-    worker = EngineWorker(LlamaEngine(), options, keep_alive=ttl, max_queue=max_queue,
-                          on_reply=HistoryWriter() if history else None)
+    on_reply = HistoryWriter() if history else None
+    if parallel > 1:
+        from assistant.engine.batched import BatchedEngine
+        from assistant.serve.parallel import ParallelWorker
+
+        worker: EngineWorker = ParallelWorker(BatchedEngine(parallel), options, parallel=parallel, keep_alive=ttl,
+                                              max_queue=max_queue, on_reply=on_reply)
+    else:
+        worker = EngineWorker(LlamaEngine(), options, keep_alive=ttl, max_queue=max_queue, on_reply=on_reply)
     config = ServeConfig(host=host, port=sock.getsockname()[1], api_key=api_key, cors_origins=list(cors_origins),
                          allowed_hosts=list(allow_hosts), max_body=max_body, quiet=quiet, tool_grammar=tool_grammar)
     state = ServeState(worker, config, pinned)

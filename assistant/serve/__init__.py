@@ -9,6 +9,7 @@
                        grammar, set on the worker thread), messages with tool calls and tool results
     tool_replies.py    replies with tools: calls parsed from the text (CallReader), each API's message / deltas
     worker.py          the engine's thread: a bounded FIFO queue, model switching, keep-alive
+    parallel.py        --parallel N > 1: ParallelWorker, up to N replies at once on BatchedEngine (drain, then switch)
     streaming.py       SSE / NDJSON, the body limit, client disconnects
     security.py        Host header, API key, CORS; errors.py: both APIs' error shapes
     run.py             uvicorn on a loopback port (also in a background thread, for tests)
