@@ -244,10 +244,11 @@ class History:
         return self._insert(conv_id, role, content, parent_id, model, finish_reason, stats, False)
 
     def add_tool_result(self, conv_id: int, content: str, *, parent_id: int, call_id: str, name: str,
-                        is_error: bool = False) -> MessageRecord:
-        """A tool's result (``role`` tool), answering the call ``call_id`` of the assistant message before it."""
-        return self._insert(conv_id, "tool", content, parent_id, None, "error" if is_error else None, None, False,
-                            call_id, name)
+                        is_error: bool = False, seconds: float = 0.0) -> MessageRecord:
+        """A tool's result (``role`` tool), answering the call ``call_id`` of the assistant message
+        before it; ``stats`` keeps how long the call took."""
+        return self._insert(conv_id, "tool", content, parent_id, None, "error" if is_error else None,
+                            {"seconds": round(seconds, 3)}, False, call_id, name)
 
     def start_reply(self, conv_id: int, *, parent_id: int | None, model: str | None) -> MessageRecord:
         """An empty assistant message, ``interrupted`` until ``finish_reply``."""

@@ -256,33 +256,37 @@ class ChatSession:
         conv_id = self.conversation.id
         tool_format = getattr(self.engine, "tool_format", None)
         if tool_format is None:
-            raise AssistantError("This engine cannot call tools; turn tools off (/tools off).")
+            raise AssistantError("This engine cannot call tools; turn tools off for this chat.")
         fmt, offered = tool_format(), runner.offered()
         params = dataclasses.replace(self.params, tools=runner.schemas())
         runner.guard.reset()
+        round_ = 0
         while True:
             out = RoundResult()
             chunks = self.engine.stream(self.engine_messages(parent_id, tools=True), params)
             yield from self._one_reply(parent_id, parse_round(chunks, fmt, offered, out), out)
             stop = runner.guard.check(out.calls) if out.calls else None
-            if not out.calls or self._cancelled or stop:
-                if stop:
-                    yield Chunk(f"\n[{stop}]")
-                final = out.final or Chunk("", finish_reason="stop")
-                yield final
+            if not out.calls or self._cancelled:
+                yield out.final or Chunk("", finish_reason="stop")
                 return
 
             def save(call: Any, result: Any) -> None:
                 assert self.leaf_id is not None  # the reply, then each result in turn
                 record = self.history.add_tool_result(conv_id, result.for_model(), parent_id=self.leaf_id,
-                                                      call_id=call.id, name=call.name, is_error=result.is_error)
+                                                      call_id=call.id, name=call.name, is_error=result.is_error,
+                                                      seconds=result.seconds)
                 self.leaf_id = record.id
 
-            yield from run_calls(runner, out.calls, out.errors, save, lambda: self._cancelled)
+            yield from run_calls(runner, out.calls, out.errors, save, lambda: self._cancelled, round_, stop)
             self.history.set_leaf(conv_id, self.leaf_id)
+            if stop:  # the calls were answered "not run" (saved, so the next turn renders); the turn ends
+                yield Chunk(f"\n[{stop}]")
+                yield out.final or Chunk("", finish_reason="stop")
+                return
             if self._cancelled:
                 yield Chunk("", finish_reason="cancelled")
                 return
+            round_ += 1
             assert self.leaf_id is not None
             parent_id = self.leaf_id
 

@@ -54,16 +54,19 @@ class ToolOptions:
 
 @dataclass
 class ToolCallShown:
-    """A call about to be asked for / run (``error``: it will not run; the model gets this instead)."""
+    """A call about to be asked for / run (``error``: it will not run; the model gets this instead).
+    ``round`` counts the model's replies in this turn (0 first): calls of one reply share it."""
 
     call: ToolCall
     error: str | None = None
+    round: int = 0
 
 
 @dataclass
 class ToolCallDone:
     call: ToolCall
     result: ToolResult
+    round: int = 0
 
 
 @dataclass
@@ -146,13 +149,15 @@ def history_calls(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
 
 
 def run_calls(runner: ToolRunner, calls: Sequence[ToolCall], errors: dict[str, str],
-              save: Callable[[ToolCall, ToolResult], None], cancelled: Callable[[], bool]) -> Iterator[Chunk]:
-    """Run (or refuse) each call in order, saving each result; yields the events the front ends show."""
+              save: Callable[[ToolCall, ToolResult], None], cancelled: Callable[[], bool],
+              round: int = 0, stop: str | None = None) -> Iterator[Chunk]:
+    """Run (or refuse) each call in order, saving each result; yields the events the front ends show.
+    ``stop`` (the chain guard's sentence) refuses them all: the model and the history get why."""
     from assistant.tools.calls import ToolResult
 
     for call in calls:
-        error = errors.get(call.id)
-        yield Chunk("", event=ToolCallShown(call, error))
+        error = errors.get(call.id) or (f"Not run: {stop}" if stop else None)
+        yield Chunk("", event=ToolCallShown(call, error, round))
         if error is not None:
             result = ToolResult(error, is_error=True)
         elif cancelled():
@@ -160,4 +165,4 @@ def run_calls(runner: ToolRunner, calls: Sequence[ToolCall], errors: dict[str, s
         else:
             result = runner.toolset.call(call, runner.policy)
         save(call, result)
-        yield Chunk("", event=ToolCallDone(call, result))
+        yield Chunk("", event=ToolCallDone(call, result, round))

@@ -21,6 +21,7 @@ class EngineHost:
         self.error: str | None = None
         self.loading: str | None = None  # the model name being loaded
         self._ready = threading.Event()
+        self._restore: str | None = None  # a conversation whose saved state goes back in before its next reply
 
     @property
     def info(self) -> ModelInfo | None:
@@ -62,7 +63,23 @@ class EngineHost:
         return self.inner
 
     def stream(self, messages: Sequence[Message], params: GenerationParams | None = None) -> Iterator[Chunk]:
-        return self.wait_ready().stream(messages, params)
+        engine = self.wait_ready()
+        key, self._restore = self._restore, None
+        restore = getattr(engine, "restore_state", None)
+        if key is not None and restore is not None:  # the conversation opened before the model loaded
+            restore(key)
+        return engine.stream(messages, params)
+
+    def restore_state(self, key: str) -> bool:
+        """Reopening a conversation: its saved KV state is put back before its next reply (in the
+        reply's worker, once the model is loaded; the UI never waits for it)."""
+        self._restore = key
+        return False
+
+    def save_state(self, key: str) -> None:
+        save = getattr(self.inner, "save_state", None)
+        if save is not None:
+            save(key)
 
     def tool_format(self) -> Any:
         """How the loaded model writes tool calls (a turn with tools asks, in the reply's worker)."""

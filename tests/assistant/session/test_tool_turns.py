@@ -109,9 +109,14 @@ def test_the_same_call_again_stops_the_chain(tmp_path: Path) -> None:
     engine = FakeEngine([call("calculator", expression="1+1")] * 4)
     session = session_with(engine, tmp_path)
     text, events, last = drain(session, "loop")
-    assert len(engine.calls) == 2  # the repeat was not run a second time
-    assert sum(isinstance(e, ToolCallDone) for e in events) == 1
+    assert len(engine.calls) == 2  # no third reply
+    done = [e for e in events if isinstance(e, ToolCallDone)]
+    assert [d.result.content for d in done][0] == "2" and done[1].result.is_error  # the repeat never ran
+    assert done[1].result.content.startswith("Not run:") and [d.round for d in done] == [0, 1]
     assert "same" in text.lower() and last is not None
+    thread = session.thread()  # the refusal is saved: every call has its answer, the next turn renders
+    assert [m.role for m in thread] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert thread[2].stats.get("seconds", -1) >= 0
 
 
 def test_tools_off_shows_results_as_text_to_a_plain_template(tmp_path: Path) -> None:
