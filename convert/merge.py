@@ -1,5 +1,7 @@
 """Merge a LoRA adapter into its base with peft (``merge_and_unload``) and save the result as an HF
-checkpoint that the ordinary path converts. The base is loaded in float32 (or bf16 when float32
+checkpoint that the ordinary path converts. A run that added tokens has the base's embeddings (and
+an untied output layer) resized first, to the adapter's saved embedding or to what its
+``provenance.json`` says (``adapter.resize_embeddings_to``). The base is loaded in float32 (or bf16 when float32
 would not fit), never in 4 bits, and the merged weights are saved in the base's own precision.
 
 The same loader gives verify its reference: the base in float32 with the adapter applied, unmerged.
@@ -27,6 +29,20 @@ def _embedding_rows(src: AdapterSource) -> int | None:
     return None
 
 
+def resize_to(src: AdapterSource) -> int | None:
+    """The rows the base needs before peft loads the adapter: those of a whole embedding saved with
+    it, else our run's ``provenance.json`` ``adapter.resize_embeddings_to`` (tokens were added and only
+    their rows were saved, through ``trainable_token_indices``), else None."""
+    rows = _embedding_rows(src)
+    if rows is not None:
+        return rows
+    adapter = src.provenance.get("adapter")
+    value = adapter.get("resize_embeddings_to") if isinstance(adapter, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
+
+
 def load_peft(src: AdapterSource, base: Path, dtype: str = "float32") -> Any:
     """The base with the adapter applied (peft's ``PeftModel``), in ``dtype``, for inference."""
     import torch
@@ -34,10 +50,12 @@ def load_peft(src: AdapterSource, base: Path, dtype: str = "float32") -> Any:
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=getattr(torch, dtype))
-    rows = _embedding_rows(src)
+    rows = resize_to(src)
     if rows is not None and rows != int(model.get_input_embeddings().weight.shape[0]):  # type: ignore[index]
-        torch.manual_seed(0)  # new rows are overwritten by the adapter's saved embedding
-        model.resize_token_embeddings(rows)
+        # the input rows and an untied output layer's; the new rows are overwritten by the adapter
+        # (its saved embedding, or its trainable token rows)
+        torch.manual_seed(0)
+        model.resize_token_embeddings(rows, mean_resizing=False)
     try:
         peft_model = PeftModel.from_pretrained(model, str(src.folder), is_trainable=False)
     except (ValueError, RuntimeError, KeyError) as exc:
