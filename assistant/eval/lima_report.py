@@ -17,7 +17,10 @@ from assistant.eval.stats import markdown_table, run_stats
 CHART = "endings.png"
 PAPER = {"examples": "1,000 (+30 dialogues)", "epochs": "15", "max_length": "2048", "batch_size": "64 (32 from 7B)",
          "lr": "1e-5", "lr_end": "1e-6"}
-LABELS = ("base", "urial", "single", "dialogues", "instruct")  # lima-mini's generation runs, in the report's order
+# lima-mini's fine-tuning runs: the full ones, then ``--method lora``'s beside them (lima_mini.variant_key)
+RUNS = ("single", "dialogues", "single-lora", "dialogues-lora")
+LORA_RUNS = RUNS[2:]
+LABELS = ("base", "urial", *RUNS, "instruct")  # lima-mini's generation runs, in the report's order
 SAMPLES = ("kitchen-fractions", "limerick-cat", "tides", "pirate-system", "followup-recipe")
 
 
@@ -57,7 +60,7 @@ def _stopping(folder: Path) -> list[str]:
              "turn at the true end of each held-out reply; `top-1`: share of those ends where it is the most likely "
              "token; `inside`: mean p(EOT) at every other reply position (must stay low); `dev stop`: finetune's own "
              "dev generations that ended within their budget.", ""]
-    for variant in ("single", "dialogues"):
+    for variant in RUNS:
         run_dir = folder / f"finetune-{variant}"
         rows, meta = _epochs(run_dir), _run_json(run_dir)
         if not rows:
@@ -91,6 +94,15 @@ def _comparisons(folder: Path) -> list[str]:
     return lines
 
 
+def _lora_note(folder: Path) -> str:
+    """A sentence on the LoRA runs (``lima-mini --method lora``) when the folder has any."""
+    found = [v for v in LORA_RUNS if (folder / f"finetune-{v}").is_dir() or (folder / f"gen-{v}" / "run.json").is_file()]
+    if not found:
+        return ""
+    return (f" The same recipe also trained LoRA adapters on the frozen base (finetune's method=lora, at 10x the "
+            f"learning rate, merged at conversion): {', '.join(f'`{v}`' for v in found)}, reported beside the full runs.")
+
+
 def write_lima_report(folder: Path) -> Path:
     meta = read_meta(folder)
     s, d = meta["schedule"], meta.get("data", {})
@@ -100,7 +112,7 @@ def write_lima_report(folder: Path) -> Path:
              f"plus the {d.get('dialogues')} multi-turn dialogues for the second model), converted to {meta['quant']}, "
              f"and asked 20 held-out prompts (not in the data), as was the base model alone and with a URIAL-style "
              "in-context prompt (a system text and three fixed example exchanges, no training), with LIMA's sampling (p 0.9, temperature 0.7, "
-             f"repetition penalty 1.2) and a {meta['max_tokens']}-token budget.", "",
+             f"repetition penalty 1.2) and a {meta['max_tokens']}-token budget.{_lora_note(folder)}", "",
              f"## Schedule ({meta.get('schedule_name')})", "",
              "| | this run | LIMA paper |", "|---|---|---|"]
     for key in ("examples", "epochs", "max_length", "batch_size", "lr", "lr_end"):
@@ -112,7 +124,7 @@ def write_lima_report(folder: Path) -> Path:
         lines.append(f"| {name} | {step.get('status')} | {step.get('seconds', 0) / 60:.1f} min |")
     lines += ["", "## Training", "", "| model | steps | loss, first step | loss, last epoch | tokens/s | time | peak memory |",
               "|---|---|---|---|---|---|---|"]
-    for variant in ("single", "dialogues"):
+    for variant in RUNS:
         t = _training(folder / f"finetune-{variant}")
         if t:
             lines.append(f"| {variant} | {t['steps']} | {t['first_loss']:.3f} | {t['last_epoch_loss']:.3f} | "
