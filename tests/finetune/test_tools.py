@@ -17,10 +17,10 @@ from finetune.tool_data import Call
 
 from .conftest import write_jsonl
 
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "The weather <now> & here",
+TOOLS: list[dict[str, Any]] = [{"type": "function", "function": {"name": "get_weather", "description": "The weather <now> & here",
                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
          {"name": "add", "description": "Add two numbers", "parameters": {"type": "object"}}]
-ROW = {
+ROW: dict[str, Any] = {
     "tools": json.dumps(TOOLS),
     "messages": [
         {"role": "system", "content": "Be brief."},
@@ -166,3 +166,22 @@ def test_malformed_tool_conversations(tmp_path: Path, row: dict[str, Any], error
     with pytest.raises(FinetuneError) as err:
         load_dataset(str(write_jsonl(tmp_path / "bad.jsonl", [row])))
     assert len(err.value.details) == 1 and error in err.value.details[0], err.value.details
+
+
+@pytest.mark.parametrize("fixture", ["tiny_chatml", "tiny_gemma"])
+def test_our_chats_own_template_engine_renders_it_as_training_did(request: pytest.FixtureRequest, fixture: str,
+                                                                  tmp_path: Path) -> None:
+    """The bounded sandbox and tool shaping `assistant chat` uses once the template is in a GGUF."""
+    from assistant.engine.base import Message
+    from assistant.engine.template import ChatTemplate as ChatEngineTemplate
+    from assistant.tools.formats import detect_format
+    from assistant.tools.messages import template_inputs
+
+    tok, template = _setup(request.getfixturevalue(fixture))
+    ex = _example(tmp_path)
+    fmt = detect_format(tok.chat_template)
+    messages = [Message(m["role"], m.get("content") or "", m.get("tool_calls"), m.get("tool_call_id"), m.get("name"))
+                for m in ROW["messages"]]
+    engine = ChatEngineTemplate(tok.chat_template, "gguf", bos_token=tok.bos_token or "")
+    text = engine.render(messages, add_generation_prompt=False, shape=lambda ms: template_inputs(ms, TOOLS, fmt))
+    assert text == template.render(ex.turns, ex.tools)
