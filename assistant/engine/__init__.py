@@ -10,6 +10,7 @@
     stops.py     stop strings across token boundaries; threads.py: CPU threads per reply
     stderr.py    llama.cpp's log to a file, not the terminal
     fake.py      a scripted engine for tests of everything above the engine
+    kv_state.py  conversations' KV state on disk: saved after a turn, restored on reopening, checked first
     batched.py   BatchedEngine: both contracts on the continuous-batching scheduler (serve, --parallel)
     scheduler.py one thread, one context, several sequences: each step one llama_decode for all of them
     slots.py     the scheduler's sequences, their KV cells and each step's batch; sequence.py: one request

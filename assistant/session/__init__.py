@@ -4,4 +4,5 @@
     start.py    starting the real engine for a command (llama.cpp's log to its file, warnings to the person)
     resume.py   the one rule for continuing a saved conversation: which one, which model, which settings
     chat.py     ChatSession: one thread in the history tree, an engine, sampling params and a system prompt
+    tool_turns.py  a turn with tools: each reply parsed, calls approved and run, results saved, the chain guard
 """
