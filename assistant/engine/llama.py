@@ -31,10 +31,11 @@ from assistant.engine.context import fit_to_context, too_long
 from assistant.engine.embedder import Embedder
 from assistant.engine.kv_state import Identity, StateStore
 from assistant.engine.memory import check_fits
+from assistant.engine.prompt import Prompter, pick_template, require
 from assistant.engine.sampling import PENALTY_LAST_N, feeds_prompt, make_sampler
 from assistant.engine.stderr import route_llama_log
 from assistant.engine.stops import StopMatcher
-from assistant.engine.template import FALLBACK_WARNING, ChatTemplate
+from assistant.engine.template import ChatTemplate
 from assistant.engine.threads import ThreadPicker
 from models.eot import end_of_generation_tokens
 from models.errors import AssistantError
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 MAX_DEFAULT_CTX = 8192
 GENERATION_RESERVE = 512  # tokens kept free for the reply when trimming a long history
-MAX_TOKEN_CHARS = 256  # when the vocabulary is unknown: no real token is longer
 
 
 def physical_cores() -> int:
@@ -79,17 +79,13 @@ class LlamaEngine:
         self._gguf: GGUFInfo | None = None
         self._eog: set[int] = set()
         self._ctx_tokens: list[int] = []  # what the KV cache holds, in order
-        self._reply_ids: dict[str, list[int]] = {}  # reply text -> the token ids sampled for it
+        self._prompter: Prompter | None = None  # messages -> prompt ids (prompt.py, shared with BatchedEngine)
         self._prompt_logits: tuple[list[int], Any] | None = None  # last prompt and the logits after it
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._threads: ThreadPicker | None = None  # None: the person fixed the count (--threads)
         self._n_threads = 0
-        self._max_token_chars = MAX_TOKEN_CHARS  # the longest token of the vocabulary, in UTF-8 bytes
         self._embedder: Embedder | None = None  # opened on the first embed()
-        self._tool_format_override: str | None = None  # the manifest's "tool_format"
-        self._tool_template_source: str | None = None  # a tools-capable template for a model whose own has none
-        self._tool_template: ChatTemplate | None = None
         self._states = StateStore()  # conversations' KV state on disk
         self._identity: Identity | None = None
         self._manifest_sha256: str | None = None
@@ -120,39 +116,20 @@ class LlamaEngine:
         self._embedder = Embedder(resolved.path, declared_pooling=gguf.metadata.get(f"{gguf.arch}.pooling_type"),
                                   trained_context=trained, n_gpu_layers=n_gpu_layers, verbose=options.verbose)
         self._ctx_tokens = []
-        self._reply_ids = {}
         self._prompt_logits = None
         self._n_threads = llm.n_threads
         # On a GPU the CPU threads matter little; on the CPU they are picked per reply (threads.py).
         self._threads = ThreadPicker(self._n_threads) if options.n_threads is None and backend == "CPU" else None
-        tokens = gguf.tokens
-        # No token covers more text than its own piece: a prompt longer than n_ctx times this many
-        # characters cannot fit, and is refused before it is tokenized (a 20 MB paste, in ms).
-        self._max_token_chars = max(
-            (len(t.encode("utf-8", "surrogatepass")) for t in tokens), default=MAX_TOKEN_CHARS) or MAX_TOKEN_CHARS
-        bos_id = gguf.metadata.get("tokenizer.ggml.bos_token_id")
-        eos_id = gguf.metadata.get("tokenizer.ggml.eos_token_id")
-        bos = tokens[bos_id] if isinstance(bos_id, int) and bos_id < len(tokens) else ""
-        eos = tokens[eos_id] if isinstance(eos_id, int) and eos_id < len(tokens) else ""
-        warnings: list[str] = []
-        where = resolved.path.name
-        if options.chat_template:
-            self.template = ChatTemplate(options.chat_template, "override", bos, eos, model_file=where, context_tokens=n_ctx)
-        elif gguf.chat_template:
-            self.template = ChatTemplate(gguf.chat_template, "gguf", bos, eos, model_file=where, context_tokens=n_ctx)
-        else:
-            self.template = ChatTemplate.fallback(bos, eos, model_file=where, context_tokens=n_ctx)
-            warnings.append(FALLBACK_WARNING)
+        self.template, warnings = pick_template(gguf, options.chat_template, resolved.path.name, n_ctx)
+        manifest = resolved.manifest
+        override = manifest.extra.get("tool_format") if manifest else None
+        self._prompter = Prompter(llm, gguf, self.template, tool_format_override=override if isinstance(override, str) else None,
+                                  tool_template_source=tool_template_of(resolved))
         eog = end_of_generation_tokens(gguf)
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._eog = {i for i, _ in eog} | {
             i for i in (llm.token_eos(),) if i >= 0 and llama_cpp.llama_vocab_is_eog(vocab, i)
         }
-        manifest = resolved.manifest
-        override = manifest.extra.get("tool_format") if manifest else None
-        self._tool_format_override = override if isinstance(override, str) else None
-        self._tool_template_source = tool_template_of(resolved)
-        self._tool_template = None
         self._identity = None
         self._manifest_sha256 = manifest.sha256 if manifest and manifest.sha256 else None
         self._lora = (options.lora, options.lora_scale) if options.lora else None
@@ -180,6 +157,7 @@ class LlamaEngine:
         if self._llm is not None:
             self._llm.close()
         self._llm = None
+        self._prompter = None
         self.info = None
 
     # -- tokens -----------------------------------------------------------------------------
@@ -191,57 +169,20 @@ class LlamaEngine:
     def tool_format(self) -> ToolFormat:
         """How this model writes tool calls: the manifest's ``tool_format``, else detected from the
         template; ToolsUnsupported (one sentence) when no template of the model has a tools section."""
-        return self._tools_template()[1]
+        return self._prompt().tools_template()[1]
 
-    def _tools_template(self) -> tuple[ChatTemplate, ToolFormat]:
-        """The template that renders tools (the model's, else its tools template) and the call format."""
-        from assistant.tools.formats import ToolsUnsupported, detect_format
-
-        main = self.template
-        if main is None:
-            raise AssistantError("No model is loaded; load one first.")
-        try:
-            return main, detect_format(main.source, self._tool_format_override, who=main.who)
-        except ToolsUnsupported:
-            source = self._tool_template_source
-            if source is None:
-                raise
-        if self._tool_template is None:
-            self._tool_template = ChatTemplate(source, "tools", main.bos_token, main.eos_token,
-                                               model_file=main.model_file, context_tokens=main.context_tokens)
-        return self._tool_template, detect_format(source, self._tool_format_override, who=self._tool_template.who)
+    def _prompt(self) -> Prompter:
+        self._require()
+        return require(self._prompter)
 
     def _tokenize_prompt(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None = None) -> list[int]:
-        llm = self._require()
-        assert self.template is not None
-        template, shape = self.template, None
-        if tools:
-            from assistant.tools.messages import template_inputs
-
-            template, fmt = self._tools_template()
-            shape = lambda ms: template_inputs(ms, tools, fmt)  # noqa: E731
-        out: list[int] = []
-        for piece in template.render_segments(messages, shape=shape):
-            if isinstance(piece, int):
-                content = messages[piece].content
-                ids = self._reply_ids.get(content)
-                out.extend(ids if ids is not None else llm.tokenize(content.encode("utf-8"), add_bos=False, special=False))
-            else:
-                add_bos = not out and self._wants_bos(piece)
-                out.extend(llm.tokenize(piece.encode("utf-8"), add_bos=add_bos, special=True))
-        return out
-
-    def _wants_bos(self, text: str) -> bool:
-        assert self._gguf is not None and self.template is not None
-        add_bos = bool(self._gguf.metadata.get("tokenizer.ggml.add_bos_token", False))
-        bos = self.template.bos_token
-        return add_bos and not (bos and text.startswith(bos))
+        return self._prompt().messages(messages, tools)
 
     def check_input(self, messages: Sequence[Message]) -> None:
         """Refuse, untokenized, messages with more text than the whole context could hold."""
         if self.info is not None:
             chars = sum(len(m.content) for m in messages)
-            if chars > self.info.context_length * self._max_token_chars:
+            if chars > self.info.context_length * self._prompt().max_token_chars:
                 raise too_long(chars, self.info.context_length)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
@@ -262,7 +203,7 @@ class LlamaEngine:
             start = time.perf_counter()
             reserve = min(params.max_tokens or GENERATION_RESERVE, n_ctx // 2)
             tokenize = self._tokenize_prompt if not params.tools else (lambda ms: self._tokenize_prompt(ms, params.tools))
-            _, dropped, prompt = fit_to_context(messages, tokenize, n_ctx - reserve, self._max_token_chars)
+            _, dropped, prompt = fit_to_context(messages, tokenize, n_ctx - reserve, self._prompt().max_token_chars)
             yield from self._generate(llm, prompt, params, n_ctx, start, dropped)
 
     # -- conversation state on disk (kv_state.py) ------------------------------------------------
@@ -327,15 +268,14 @@ class LlamaEngine:
         with self._lock:
             self._cancel.clear()
             start = time.perf_counter()
-            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=self._wants_bos(prompt), special=True)
+            tokens = self._prompt().text(prompt)
             if len(tokens) >= n_ctx:
                 raise ContextTooLong(f"The prompt is {len(tokens)} tokens, more than the context of {n_ctx}; "
                                      "shorten it or start the server with a larger --ctx-size.")
             yield from self._generate(llm, tokens, params, n_ctx, start, 0)
 
     def count_text(self, prompt: str) -> int:
-        llm = self._require()
-        return len(llm.tokenize(prompt.encode("utf-8"), add_bos=self._wants_bos(prompt), special=True))
+        return len(self._prompt().text(prompt))
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """L2-normalised embeddings (the model's pooling, else the mean over tokens) and the token count."""
@@ -406,8 +346,8 @@ class LlamaEngine:
             if self._threads is not None:
                 self._threads.restart()
         end = time.perf_counter()
-        if finish != "stop":
-            self._remember_reply(llm, sampled)
+        if finish != "stop" and self._prompter is not None:
+            self._prompter.remember_reply(sampled)
         decode_time = end - first_at if first_at else 0.0
         stats = Stats(
             prompt_tokens=len(prompt),
@@ -422,12 +362,6 @@ class LlamaEngine:
             threads=self._n_threads,
         )
         yield Chunk("", finish_reason=finish, stats=stats)
-
-    def _remember_reply(self, llm: Any, ids: list[int]) -> None:
-        text = llm.detokenize(ids).decode("utf-8", errors="replace")
-        if len(self._reply_ids) > 256:
-            self._reply_ids.pop(next(iter(self._reply_ids)))
-        self._reply_ids[text] = list(ids)
 
     def _evaluate_prompt(self, llm: Any, prompt: list[int]) -> int:
         """Reuse the longest cached prefix, evaluate the rest; returns llama.cpp's count of evaluated tokens."""

@@ -68,7 +68,7 @@ def test_turn_two_evaluates_only_its_new_tokens(engine: LlamaEngine) -> None:
     msgs += [Message("assistant", reply), Message("user", "And a vegetable?")]
     _, last2 = collect(engine.stream(msgs, GREEDY))
     assert last2.stats is not None
-    new_turn = engine.count_tokens(msgs) - engine.count_tokens(msgs[:2]) - len(engine._reply_ids[reply])
+    new_turn = engine.count_tokens(msgs) - engine.count_tokens(msgs[:2]) - len(engine._prompter._replies[reply])  # type: ignore[union-attr]
     assert last2.stats.prompt_evaluated <= new_turn + 2, (last2.stats, new_turn)
     assert last2.stats.prompt_tokens > last2.stats.prompt_evaluated + last.stats.prompt_tokens - 5
 
