@@ -30,6 +30,12 @@ def arguments_text(arguments: Any) -> str:
 
 
 class ApprovalScreen(ModalScreen[str]):
+    DEFAULT_CSS = """
+    #approval-args { height: auto; max-height: 14; background: $boost; padding: 0 1; }
+    #approval .buttons Button { min-width: 10; }
+    """
+    SCOPED_CSS = False
+
     BINDINGS = [
         Binding("y,enter", "answer('once')", "Allow once"),  # Enter on another button presses that one
         Binding("a", "answer('always')", "Always"),

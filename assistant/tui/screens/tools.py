@@ -37,6 +37,14 @@ def tool_label(tool: Any) -> Text:
 
 
 class ToolsScreen(ModalScreen[ToolChoice | None]):
+    DEFAULT_CSS = """
+    #tools-switch-row { height: auto; margin: 0 0 1 0; }
+    #tools-switch-row Label { padding: 1 1; width: 1fr; }
+    #tools-list { height: auto; max-height: 16; }
+    #tools-error { color: $error; height: auto; }
+    """
+    SCOPED_CSS = False
+
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "apply", "Apply", priority=True)]
 
     def __init__(self, tools: Sequence[Any], *, on: bool, selected: Sequence[str] | None) -> None:

@@ -48,6 +48,20 @@ class ToolCard(Collapsible):
     """One call: ``finish`` fills in its result when it comes back. ``error``: the call will not run
     (it did not parse, or names a tool that was not offered); the card says so at once."""
 
+    # Here, not in chat.tcss: Textual loads a widget's DEFAULT_CSS when the widget is first used, so a
+    # chat without tools restyles its streaming blocks against no tool rules (the app's paint budget).
+    DEFAULT_CSS = """
+    ToolCard.tool-card { background: transparent; border-top: none; padding: 0; margin: 0 0 1 0; }
+    ToolCard.tool-card CollapsibleTitle { padding: 0 1 0 0; color: $text-muted; }
+    ToolCard.tool-card.running CollapsibleTitle { color: $warning; }
+    ToolCard.tool-card.error CollapsibleTitle { color: $error; }
+    ToolCard.tool-card Contents { padding: 0 0 0 2; }
+    ToolCard .tool-args { color: $text-muted; max-height: 12; }
+    ToolCard .tool-result { max-height: 20; }
+    ToolCard .tool-result.error { color: $error; }
+    """
+    SCOPED_CSS = False
+
     def __init__(self, name: str, arguments: Any, *, call_id: str | None = None, raw: str = "",
                  error: str | None = None, collapsed: bool = True) -> None:
         self.tool_name = name
