@@ -94,7 +94,7 @@ class BatchedEngine:
         threads = options.n_threads or cores
         llm = open_llama(resolved.path, n_ctx=cells, n_threads=threads, n_gpu_layers=n_gpu_layers,
                          n_batch=min(512, cells), n_ubatch=self.n_ubatch, verbose=options.verbose, n_seq_max=self.parallel, kv_unified=True,
-                         lora_path=str(options.lora) if options.lora else None, lora_scale=options.lora_scale)
+                         **resolved.lora_args(options.lora, options.lora_scale))
         template, warnings = pick_template(gguf, options.chat_template, resolved.path.name, share)
         manifest = resolved.manifest
         override = manifest.extra.get("tool_format") if manifest else None

@@ -187,3 +187,22 @@ def test_a_gguf_base_without_the_adapters_template_gets_a_copy(lora_source: Path
     chat_base = resolve("ad").path
     assert "<|im_start|>" in (read_gguf(chat_base).chat_template or "")  # the adapter's ChatML, not plain's
     assert Store().get(result.base_name).manifest.chat_template == "override"
+
+
+def test_the_batched_engine_applies_an_adapter_model(adapter_model: tuple[str, str, Path]) -> None:
+    """`serve --parallel N` loads models through BatchedEngine: an adapter model gets its adapter there too."""
+    from assistant.engine.base import GenerationParams, LoadOptions, Message, collect
+    from assistant.engine.batched import BatchedEngine
+
+    name, base, _ = adapter_model
+
+    def reply(model: str) -> str:
+        engine = BatchedEngine(parallel=2)
+        engine.load(model, LoadOptions(n_ctx=256, n_threads=1))
+        try:
+            return collect(engine.stream([Message("user", "Hello, who are you?")],
+                                         GenerationParams(temperature=0.0, max_tokens=8)))[0]
+        finally:
+            engine.close()
+
+    assert reply(name) != reply(base)
