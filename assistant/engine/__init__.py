@@ -16,6 +16,7 @@
     slots.py     the scheduler's sequences, their KV cells and each step's batch; sequence.py: one request
                  (its sampler, stops, stats) and the RequestStream its caller reads (and cancels)
     prompt.py    messages -> prompt ids for BatchedEngine (template choice, replies' ids spliced back)
+    loading.py   what both engines do once a model is open: the prompt builder, EOG ids, ModelInfo
 
 Only base, fake and context are light; llama, sampling, embedder, batched, scheduler and slots import
 llama_cpp inside functions.

@@ -35,14 +35,13 @@ from assistant.engine.llama import (
     MAX_DEFAULT_CTX,
     gpu_backend,
     physical_cores,
-    tool_template_of,
 )
+from assistant.engine.loading import end_of_generation, model_info, prompter_for
 from assistant.engine.memory import check_fits
 from assistant.engine.prompt import Prompter, pick_template, require
 from assistant.engine.scheduler import DEFAULT_PARALLEL, Scheduler
 from assistant.engine.sequence import RequestStream
 from assistant.engine.stderr import route_llama_log
-from models.eot import end_of_generation_tokens
 from models.errors import AssistantError
 from models.gguf_file import read_gguf
 from models.llama_open import open_llama
@@ -96,16 +95,8 @@ class BatchedEngine:
                          n_batch=min(512, cells), n_ubatch=self.n_ubatch, verbose=options.verbose, n_seq_max=self.parallel, kv_unified=True,
                          **resolved.lora_args(options.lora, options.lora_scale))
         template, warnings = pick_template(gguf, options.chat_template, resolved.path.name, share)
-        manifest = resolved.manifest
-        override = manifest.extra.get("tool_format") if manifest else None
-        prompter = Prompter(llm, gguf, template, tool_format_override=override if isinstance(override, str) else None,
-                            tool_template_source=tool_template_of(resolved))
-        import llama_cpp
-
-        eog_pairs = end_of_generation_tokens(gguf)
-        vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        eog = {i for i, _ in eog_pairs} | {
-            i for i in (llm.token_eos(),) if i >= 0 and llama_cpp.llama_vocab_is_eog(vocab, i)}
+        prompter = prompter_for(llm, gguf, template, resolved)
+        eog, eot_texts = end_of_generation(llm, gguf)
         try:
             scheduler = Scheduler(llm, parallel=self.parallel, n_ctx_seq=share, eog=eog, step_tokens=self.step_tokens,
                                   threads=llm.n_threads)
@@ -115,21 +106,8 @@ class BatchedEngine:
         self._llm, self._prompter, self._scheduler = llm, prompter, scheduler
         self._embedder = Embedder(resolved.path, declared_pooling=gguf.metadata.get(f"{gguf.arch}.pooling_type"),
                                   trained_context=trained, n_gpu_layers=n_gpu_layers, verbose=options.verbose)
-        self.info = ModelInfo(
-            name=resolved.name,
-            path=resolved.path,
-            arch=gguf.arch,
-            n_params=manifest.n_params if manifest and manifest.n_params else gguf.n_params,
-            quant=gguf.quant,
-            context_length=share,
-            trained_context=trained,
-            backend=backend if n_gpu_layers != 0 else "CPU",
-            template_origin=template.origin,
-            eot_tokens=[text for _, text in eog_pairs],
-            size_bytes=gguf.file_size,
-            warnings=warnings,
-            spare_cores=max(0, cores - (llm.n_threads if n_gpu_layers == 0 else 0)),
-        )
+        self.info = model_info(resolved, gguf, template, n_ctx=share, backend=backend, n_gpu_layers=n_gpu_layers,
+                               eot_tokens=eot_texts, warnings=warnings, cores=cores, n_threads=llm.n_threads)
         return self.info
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from assistant.engine.base import (
 from assistant.engine.context import fit_to_context, too_long
 from assistant.engine.embedder import Embedder
 from assistant.engine.kv_state import Identity, StateStore
+from assistant.engine.loading import end_of_generation, model_info, prompter_for
 from assistant.engine.memory import check_fits
 from assistant.engine.prompt import Prompter, pick_template, require
 from assistant.engine.sampling import PENALTY_LAST_N, feeds_prompt, make_sampler
@@ -37,7 +38,6 @@ from assistant.engine.stderr import route_llama_log
 from assistant.engine.stops import StopMatcher
 from assistant.engine.template import ChatTemplate
 from assistant.engine.threads import ThreadPicker
-from models.eot import end_of_generation_tokens
 from models.errors import AssistantError
 from models.gguf_file import GGUFInfo, read_gguf
 from models.llama_open import open_llama
@@ -101,7 +101,6 @@ class LlamaEngine:
         if n_ctx < 16:
             raise AssistantError(f"--ctx-size {n_ctx} is too small; use at least 256 tokens.")
         check_fits(gguf, n_ctx, force=options.force)
-        import llama_cpp
 
         backend = gpu_backend()
         n_gpu_layers = options.n_gpu_layers if options.n_gpu_layers is not None else (-1 if backend != "CPU" else 0)
@@ -122,32 +121,13 @@ class LlamaEngine:
         self._threads = ThreadPicker(self._n_threads) if options.n_threads is None and backend == "CPU" else None
         self.template, warnings = pick_template(gguf, options.chat_template, resolved.path.name, n_ctx)
         manifest = resolved.manifest
-        override = manifest.extra.get("tool_format") if manifest else None
-        self._prompter = Prompter(llm, gguf, self.template, tool_format_override=override if isinstance(override, str) else None,
-                                  tool_template_source=tool_template_of(resolved))
-        eog = end_of_generation_tokens(gguf)
-        vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        self._eog = {i for i, _ in eog} | {
-            i for i in (llm.token_eos(),) if i >= 0 and llama_cpp.llama_vocab_is_eog(vocab, i)
-        }
+        self._prompter = prompter_for(llm, gguf, self.template, resolved)
+        self._eog, eot_texts = end_of_generation(llm, gguf)
         self._identity = None
         self._manifest_sha256 = manifest.sha256 if manifest and manifest.sha256 else None
         self._lora = (options.lora, options.lora_scale) if options.lora else None
-        self.info = ModelInfo(
-            name=resolved.name,
-            path=resolved.path,
-            arch=gguf.arch,
-            n_params=manifest.n_params if manifest and manifest.n_params else gguf.n_params,
-            quant=gguf.quant,
-            context_length=n_ctx,
-            trained_context=trained,
-            backend=backend if n_gpu_layers != 0 else "CPU",
-            template_origin=self.template.origin,
-            eot_tokens=[text for _, text in eog],
-            size_bytes=gguf.file_size,
-            warnings=warnings,
-            spare_cores=max(0, cores - (self._n_threads if n_gpu_layers == 0 else 0)),
-        )
+        self.info = model_info(resolved, gguf, self.template, n_ctx=n_ctx, backend=backend, n_gpu_layers=n_gpu_layers,
+                               eot_tokens=eot_texts, warnings=warnings, cores=cores, n_threads=self._n_threads)
         return self.info
 
     def close(self) -> None:
@@ -424,19 +404,6 @@ class LlamaEngine:
         logits = self._prompt_logits[1]
         ctypes.memmove(llama_cpp.llama_get_logits_ith(llm.ctx, -1), logits.ctypes.data, logits.nbytes)
         return True
-
-
-def tool_template_of(resolved: ResolvedModel) -> str | None:
-    """A tools-capable template for the model: its manifest's ``tool_template`` (Jinja text), or the
-    one shipped for a bundled model (models/templates/)."""
-    from models import bundled
-
-    text = resolved.manifest.extra.get("tool_template") if resolved.manifest else None
-    if isinstance(text, str) and text.strip():
-        return text
-    if resolved.source == "bundled" and resolved.name in bundled.BUNDLED:
-        return bundled.BUNDLED[resolved.name].tool_template_text()
-    return None
 
 
 def model_path_of(engine: LlamaEngine) -> Path | None:
